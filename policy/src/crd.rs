@@ -1,0 +1,474 @@
+//! `BlueGreenPolicy` (`bluegreen.dev/v1alpha1`, cluster-scoped): the guardrails a
+//! platform team sets, read by both the guard and the plugin.
+
+use std::collections::BTreeMap;
+
+use jiff::SignedDuration;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use kube::core::{Selector, SelectorExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::finding::RuleId;
+
+/// What happens when a rule finds something.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Refuse the change.
+    Deny,
+    /// Allow it, and tell the requester (AdmissionResponse warnings).
+    Warn,
+    /// Allow it silently, but log and count it.
+    Audit,
+    /// Do not evaluate the rule.
+    Off,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Deny => "deny",
+            Action::Warn => "warn",
+            Action::Audit => "audit",
+            Action::Off => "off",
+        })
+    }
+}
+
+/// The guardrails for the namespaces this policy selects.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "bluegreen.dev",
+    version = "v1alpha1",
+    kind = "BlueGreenPolicy",
+    plural = "bluegreenpolicies",
+    shortname = "bgp",
+    doc = "Guardrails for blue-green releases in the namespaces a policy selects",
+    printcolumn = r#"{"name":"Warm window","type":"string","jsonPath":".spec.warmWindow"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlueGreenPolicySpec {
+    /// Namespaces this policy applies to; absent selects every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// The action of each rule; a rule not named keeps its default.
+    #[serde(default)]
+    pub rules: RuleActions,
+    /// Who may switch traffic (BG003).
+    #[serde(default)]
+    pub switch_identities: SwitchIdentities,
+    /// How long the previous color must stay warm after a switch, e.g. `30m`, `2h` (BG008).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_window: Option<String>,
+    /// The target color needs at least this many times the live color's replicas (BG002).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_ratio: Option<f64>,
+    /// Cosign public keys; an image signed by any one of them is trusted (BG006).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// The action of each rule, by the rule's name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(missing_docs)] // one field per rule, named after it
+pub struct RuleActions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_target: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_identity: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_parity: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netpol_parity: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_images: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probes: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_rollback: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable_live: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_colors: Option<Action>,
+}
+
+impl RuleActions {
+    /// The action set for one rule, if any.
+    pub fn get(&self, rule: RuleId) -> Option<Action> {
+        match rule {
+            RuleId::BG001 => self.ready_target,
+            RuleId::BG002 => self.capacity,
+            RuleId::BG003 => self.switch_identity,
+            RuleId::BG004 => self.config_parity,
+            RuleId::BG005 => self.netpol_parity,
+            RuleId::BG006 => self.signed_images,
+            RuleId::BG007 => self.readiness_probes,
+            RuleId::BG008 => self.warm_rollback,
+            RuleId::BG009 => self.immutable_live,
+            RuleId::BG010 => self.distinct_colors,
+        }
+    }
+}
+
+/// The identities allowed to switch traffic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SwitchIdentities {
+    /// User names, exactly as the API server authenticates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// Groups; a member of any of them may switch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Service accounts as `namespace:name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_accounts: Vec<String>,
+    /// Members of this group may always switch, and every such switch is audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass_group: Option<String>,
+}
+
+impl SwitchIdentities {
+    /// Whether anything names who may switch (BG003 is off by default until it does).
+    pub fn is_configured(&self) -> bool {
+        !(self.users.is_empty() && self.groups.is_empty() && self.service_accounts.is_empty())
+    }
+
+    /// The allowed identities as a person reads them, for refusal messages.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(self.users.iter().map(|u| format!("user {u}")));
+        parts.extend(self.groups.iter().map(|g| format!("group {g}")));
+        parts.extend(
+            self.service_accounts
+                .iter()
+                .map(|sa| format!("serviceaccount {sa}")),
+        );
+        if let Some(group) = &self.break_glass_group {
+            parts.push(format!("break-glass group {group}"));
+        }
+        if parts.is_empty() {
+            "nobody".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// A trusted cosign public key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrustedKey {
+    /// A name for messages and metrics.
+    pub name: String,
+    /// The PEM-encoded public key (ECDSA P-256, as `cosign generate-key-pair` writes).
+    pub public_key: String,
+}
+
+/// Why a BlueGreenPolicy cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// `warmWindow` does not parse.
+    #[error(
+        "BlueGreenPolicy {policy}: warmWindow {value:?} is not a duration ({reason}); write it like 30m, 2h or 1h30m"
+    )]
+    WarmWindow {
+        /// Policy name.
+        policy: String,
+        /// The value found.
+        value: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// `capacityRatio` is out of range.
+    #[error(
+        "BlueGreenPolicy {policy}: capacityRatio {value} must be a number above 0 (1.0 means equal capacity)"
+    )]
+    CapacityRatio {
+        /// Policy name.
+        policy: String,
+        /// The value found.
+        value: f64,
+    },
+    /// `namespaceSelector` is malformed.
+    #[error("BlueGreenPolicy {policy}: namespaceSelector is invalid: {reason}")]
+    NamespaceSelector {
+        /// Policy name.
+        policy: String,
+        /// The parser's reason.
+        reason: String,
+    },
+}
+
+/// The policy in force for one namespace, with every default filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// The BlueGreenPolicy it came from, or `None` for the built-in defaults.
+    pub source: Option<String>,
+    actions: BTreeMap<RuleId, Action>,
+    /// Who may switch.
+    pub switch_identities: SwitchIdentities,
+    /// The warm window of BG008.
+    pub warm_window: SignedDuration,
+    /// The capacity ratio of BG002.
+    pub capacity_ratio: f64,
+    /// The trusted keys of BG006.
+    pub trusted_keys: Vec<TrustedKey>,
+}
+
+/// The warm window when no policy sets one.
+pub const DEFAULT_WARM_WINDOW: SignedDuration = SignedDuration::from_mins(30);
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::from_spec(None, &BlueGreenPolicySpec::default()).expect("the empty spec is valid")
+    }
+}
+
+impl Policy {
+    /// Resolves a spec: parses durations and fills defaults.
+    pub fn from_spec(
+        source: Option<&str>,
+        spec: &BlueGreenPolicySpec,
+    ) -> Result<Self, PolicyError> {
+        let name = source.unwrap_or("(defaults)").to_string();
+        let warm_window = match &spec.warm_window {
+            None => DEFAULT_WARM_WINDOW,
+            Some(value) => parse_duration(value).map_err(|reason| PolicyError::WarmWindow {
+                policy: name.clone(),
+                value: value.clone(),
+                reason,
+            })?,
+        };
+        let capacity_ratio = spec.capacity_ratio.unwrap_or(1.0);
+        if !(capacity_ratio.is_finite() && capacity_ratio > 0.0) {
+            return Err(PolicyError::CapacityRatio {
+                policy: name,
+                value: capacity_ratio,
+            });
+        }
+        let actions = RuleId::ALL
+            .into_iter()
+            .map(|rule| {
+                let default = match rule {
+                    RuleId::BG003 if spec.switch_identities.is_configured() => Action::Deny,
+                    RuleId::BG006 if !spec.trusted_keys.is_empty() => Action::Deny,
+                    _ => rule.default_action(),
+                };
+                (rule, spec.rules.get(rule).unwrap_or(default))
+            })
+            .collect();
+        Ok(Policy {
+            source: source.map(str::to_string),
+            actions,
+            switch_identities: spec.switch_identities.clone(),
+            warm_window,
+            capacity_ratio,
+            trusted_keys: spec.trusted_keys.clone(),
+        })
+    }
+
+    /// The action in force for a rule.
+    pub fn action(&self, rule: RuleId) -> Action {
+        self.actions.get(&rule).copied().unwrap_or(Action::Off)
+    }
+
+    /// Returns a copy with one rule's action replaced (for tests and `--rule` overrides).
+    pub fn with_action(mut self, rule: RuleId, action: Action) -> Self {
+        self.actions.insert(rule, action);
+        self
+    }
+
+    /// The name shown in refusals: the policy's name or `built-in defaults`.
+    pub fn display_name(&self) -> String {
+        match &self.source {
+            Some(name) => format!("BlueGreenPolicy {name}"),
+            None => "the built-in defaults (no BlueGreenPolicy)".to_string(),
+        }
+    }
+
+    /// Picks the policy for a namespace: the first (by name) whose namespaceSelector
+    /// matches the namespace's labels, else the built-in defaults. Policies that do
+    /// not parse are skipped and returned as errors so that callers can report them.
+    pub fn for_namespace<'a>(
+        policies: impl IntoIterator<Item = &'a BlueGreenPolicy>,
+        namespace_labels: &BTreeMap<String, String>,
+    ) -> (Policy, Vec<PolicyError>) {
+        let mut sorted: Vec<&BlueGreenPolicy> = policies.into_iter().collect();
+        sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut errors = Vec::new();
+        for candidate in sorted {
+            let name = candidate.metadata.name.clone().unwrap_or_default();
+            match selects(
+                &name,
+                candidate.spec.namespace_selector.as_ref(),
+                namespace_labels,
+            ) {
+                Ok(false) => continue,
+                Ok(true) => match Policy::from_spec(Some(&name), &candidate.spec) {
+                    Ok(policy) => return (policy, errors),
+                    Err(err) => errors.push(err),
+                },
+                Err(err) => errors.push(err),
+            }
+        }
+        (Policy::default(), errors)
+    }
+}
+
+fn selects(
+    policy: &str,
+    selector: Option<&LabelSelector>,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, PolicyError> {
+    let Some(selector) = selector else {
+        return Ok(true);
+    };
+    let selector =
+        Selector::try_from(selector.clone()).map_err(|err| PolicyError::NamespaceSelector {
+            policy: policy.to_string(),
+            reason: err.0,
+        })?;
+    Ok(selector.matches(labels))
+}
+
+/// Parses `30m`, `1h30m`, `2h`, `45s` or ISO 8601 (`PT30M`).
+fn parse_duration(value: &str) -> Result<SignedDuration, String> {
+    let duration: SignedDuration = value
+        .trim()
+        .parse()
+        .map_err(|err: jiff::Error| err.to_string())?;
+    if duration.is_negative() {
+        return Err("it is negative".to_string());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_design() {
+        let policy = Policy::default();
+        for rule in [
+            RuleId::BG001,
+            RuleId::BG002,
+            RuleId::BG004,
+            RuleId::BG005,
+            RuleId::BG008,
+            RuleId::BG009,
+            RuleId::BG010,
+        ] {
+            assert_eq!(policy.action(rule), Action::Deny, "{rule}");
+        }
+        assert_eq!(policy.action(RuleId::BG007), Action::Warn);
+        assert_eq!(policy.action(RuleId::BG003), Action::Off);
+        assert_eq!(policy.action(RuleId::BG006), Action::Off);
+        assert_eq!(policy.warm_window, SignedDuration::from_mins(30));
+    }
+
+    #[test]
+    fn naming_identities_and_keys_turns_their_rules_on() {
+        let spec = BlueGreenPolicySpec {
+            switch_identities: SwitchIdentities {
+                service_accounts: vec!["ci:deployer".into()],
+                ..Default::default()
+            },
+            trusted_keys: vec![TrustedKey {
+                name: "release".into(),
+                public_key: "PEM".into(),
+            }],
+            ..Default::default()
+        };
+        let policy = Policy::from_spec(Some("default"), &spec).unwrap();
+        assert_eq!(policy.action(RuleId::BG003), Action::Deny);
+        assert_eq!(policy.action(RuleId::BG006), Action::Deny);
+    }
+
+    #[test]
+    fn warm_window_accepts_friendly_and_iso_durations() {
+        for (text, minutes) in [("30m", 30), ("1h30m", 90), ("2h", 120), ("PT45M", 45)] {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                SignedDuration::from_mins(minutes),
+                "{text}"
+            );
+        }
+        let spec = BlueGreenPolicySpec {
+            warm_window: Some("soon".into()),
+            ..Default::default()
+        };
+        let err = Policy::from_spec(Some("strict"), &spec)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("BlueGreenPolicy strict: warmWindow \"soon\" is not a duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn namespace_selector_picks_the_policy() {
+        let mut prod = BlueGreenPolicy::new(
+            "prod",
+            BlueGreenPolicySpec {
+                namespace_selector: Some(LabelSelector {
+                    match_labels: Some([("env".to_string(), "prod".to_string())].into()),
+                    ..Default::default()
+                }),
+                warm_window: Some("2h".into()),
+                ..Default::default()
+            },
+        );
+        prod.metadata.name = Some("prod".into());
+        let labels_prod = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+        let (policy, errors) = Policy::for_namespace([&prod], &labels_prod);
+        assert!(errors.is_empty());
+        assert_eq!(policy.source.as_deref(), Some("prod"));
+        assert_eq!(policy.warm_window, SignedDuration::from_hours(2));
+        let (policy, _) = Policy::for_namespace([&prod], &BTreeMap::new());
+        assert_eq!(policy.source, None);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err =
+            serde_json::from_value::<BlueGreenPolicySpec>(serde_json::json!({"warmwindow": "1h"}))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("unknown field `warmwindow`"), "{err}");
+    }
+}
+
+/// The CRD manifest the chart installs, generated from the type.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = BlueGreenPolicy::crd();
+    let body = serde_yaml::to_string(&crd).expect("a CRD always serializes");
+    format!("# Generated from policy::crd::BlueGreenPolicy; do not edit.\n# Regenerate: UPDATE_CRD=1 cargo test -p policy crd_yaml\n{body}")
+}
+
+#[cfg(test)]
+mod generated {
+    /// The committed CRD must be what the type generates, or the chart installs a
+    /// schema the guard does not read. `UPDATE_CRD=1` rewrites it.
+    #[test]
+    fn crd_yaml_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/bluegreen-guard/crds/bluegreenpolicies.yaml");
+        let generated = super::crd_yaml();
+        if std::env::var_os("UPDATE_CRD").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(committed == generated, "{path} is stale: run UPDATE_CRD=1 cargo test -p policy crd_yaml");
+    }
+}

@@ -1,0 +1,341 @@
+//! Judging one write: the guard describes an admission request as a [`Change`], hands
+//! in the namespace's stored state, and gets the findings back. The plugin's pre-flight
+//! uses the same entry points, so both say the same thing.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::ResourceExt;
+
+use crate::app::{App, Router};
+use crate::contract::{APP_LABEL, COLOR_LABEL_ANNOTATION};
+use crate::discovery::{self, DiscoveryError, discover};
+use crate::finding::{Finding, Findings, RuleId};
+pub use crate::rules::{Context, Requester};
+use crate::rules::{
+    check_switch, config_parity, distinct_colors, immutable_live, netpol_parity, readiness_probes,
+    signed_images, switch_identity, warm_rollback,
+};
+use crate::snapshot::Snapshot;
+
+/// One write, as the rules see it. `old` is the stored object (absent on create),
+/// `new` the object as it would be stored (absent on delete).
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// A Service or HTTPRoute.
+    Router {
+        /// Before.
+        old: Option<Router<'a>>,
+        /// After.
+        new: Option<Router<'a>>,
+    },
+    /// A Deployment.
+    Deployment {
+        /// Before.
+        old: Option<&'a Deployment>,
+        /// After.
+        new: Option<&'a Deployment>,
+    },
+    /// The `scale` subresource of a stored Deployment.
+    Scale {
+        /// The stored Deployment.
+        deployment: &'a Deployment,
+        /// The requested replicas.
+        replicas: i32,
+    },
+    /// A NetworkPolicy.
+    NetworkPolicy {
+        /// Before.
+        old: Option<&'a NetworkPolicy>,
+        /// After.
+        new: Option<&'a NetworkPolicy>,
+    },
+}
+
+/// The findings for one write against the stored state `snapshot` of its namespace.
+pub fn review(change: &Change<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Findings::default();
+    match *change {
+        Change::Router { old, new } => review_router(old, new, snapshot, ctx, &mut out),
+        Change::Deployment { old, new } => review_deployment(old, new, snapshot, ctx, &mut out),
+        Change::Scale {
+            deployment,
+            replicas,
+        } => {
+            for app in apps_with(snapshot, &deployment.name_any()) {
+                let side = *app
+                    .side_of_deployment(&deployment.name_any())
+                    .expect("filtered");
+                warm_rollback::evaluate(&app, &side, Some(replicas), ctx, &mut out);
+            }
+        }
+        Change::NetworkPolicy { old, new } => {
+            review_network_policy(old, new, snapshot, ctx, &mut out)
+        }
+    }
+    out.into_vec()
+}
+
+/// The apps of the snapshot whose colors include the named Deployment.
+fn apps_with<'a>(snapshot: &Snapshot<'a>, deployment: &str) -> Vec<App<'a>> {
+    discover(snapshot)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|app| app.side_of_deployment(deployment).is_some())
+        .collect()
+}
+
+/// Whether a router write changes who gets traffic or whether the guard sees the
+/// router at all: its selector or backendRefs, its app label, or its color label.
+fn routing_changed(old: &Router<'_>, new: &Router<'_>) -> bool {
+    let spec_changed = match (old, new) {
+        (Router::Service(a), Router::Service(b)) => {
+            a.spec.as_ref().map(|s| &s.selector) != b.spec.as_ref().map(|s| &s.selector)
+        }
+        (Router::HttpRoute(a), Router::HttpRoute(b)) => {
+            let namespace = a.namespace().unwrap_or_default();
+            discovery::backend_refs(a, &namespace) != discovery::backend_refs(b, &namespace)
+        }
+        _ => true,
+    };
+    spec_changed
+        || old.labels().get(APP_LABEL) != new.labels().get(APP_LABEL)
+        || old.annotations().get(COLOR_LABEL_ANNOTATION)
+            != new.annotations().get(COLOR_LABEL_ANNOTATION)
+}
+
+fn is_router(router: &Router<'_>, snapshot: &Snapshot<'_>) -> bool {
+    match router {
+        Router::HttpRoute(_) => true,
+        Router::Service(service) => {
+            let probe = snapshot.with_service(&service.name_any(), Some(service));
+            discover(&probe)
+                .iter()
+                .any(|app| app_router_name(app).as_deref() == Some(service.name_any().as_str()))
+        }
+    }
+}
+
+fn app_router_name(result: &Result<App<'_>, DiscoveryError>) -> Option<String> {
+    match result {
+        Ok(app) => Some(app.router.name()),
+        Err(err) => err.router().map(|r| r.name.clone()),
+    }
+}
+
+fn review_router(
+    old: Option<Router<'_>>,
+    new: Option<Router<'_>>,
+    snapshot: &Snapshot<'_>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    let old = old.filter(|r| is_router(r, snapshot));
+    let new = new.filter(|r| is_router(r, snapshot));
+    match (old, new) {
+        (None, None) => {}
+        (Some(old), None) => switch_identity::evaluate(&old, ctx, out),
+        (None, Some(new)) => {
+            // A router created (or a Service becoming one): privileged, and its app must
+            // be well-formed. An app whose Deployments do not exist yet is incomplete,
+            // not unsafe, so installs in any order work.
+            switch_identity::evaluate(&new, ctx, out);
+            match discovery::resolve(snapshot, new) {
+                Ok(app) => standing_rules(&app, snapshot, ctx, out),
+                Err(err) => {
+                    distinct_colors::evaluate(&new, &err, ctx, out);
+                }
+            }
+        }
+        (Some(old), Some(new)) => {
+            if !routing_changed(&old, &new) {
+                return;
+            }
+            switch_identity::evaluate(&new, ctx, out);
+            let before = discovery::resolve(snapshot, old);
+            let after = discovery::resolve(snapshot, new);
+            match (before, after) {
+                (Ok(before), Ok(after)) if before.live.color != after.live.color => {
+                    let target = *before.side(after.live.color).unwrap_or(&after.live);
+                    let findings = check_switch(&before, &target, snapshot, ctx);
+                    extend(
+                        out,
+                        findings.into_iter().filter(|f| f.rule != RuleId::BG003),
+                    );
+                }
+                (_, Ok(after)) => standing_rules(&after, snapshot, ctx, out),
+                (Ok(before), Err(DiscoveryError::SplitTraffic { .. })) => {
+                    // Part of the traffic moves to the idle color: it must be as ready
+                    // as for a full switch.
+                    let findings = check_switch(&before, &before.idle, snapshot, ctx);
+                    extend(
+                        out,
+                        findings.into_iter().filter(|f| f.rule != RuleId::BG003),
+                    );
+                }
+                (Ok(_), Err(err)) => {
+                    // The write would leave a working app undiscoverable: traffic to
+                    // both colors, to none, or to pods of the wrong app.
+                    if !distinct_colors::evaluate(&new, &err, ctx, out) {
+                        broken_router(&new, &err, ctx, out);
+                    }
+                }
+                (Err(_), Err(err)) => {
+                    distinct_colors::evaluate(&new, &err, ctx, out);
+                }
+            }
+        }
+    }
+}
+
+/// A router update that breaks a working app counts against BG010: afterwards the
+/// colors no longer resolve to two distinct Deployments.
+fn broken_router(router: &Router<'_>, err: &DiscoveryError, ctx: &Context<'_>, out: &mut Findings) {
+    let text = err.to_string();
+    let (message, fix) = text.split_once("; ").unwrap_or((text.as_str(), ""));
+    let message = message
+        .strip_prefix(&format!("{}: ", router.reference()))
+        .unwrap_or(message);
+    ctx.report(
+        out,
+        RuleId::BG010,
+        router.object_ref(),
+        format!("this change would break the app: {message}"),
+        if fix.is_empty() {
+            "keep the router pointing at exactly one of the two colors".to_string()
+        } else {
+            fix.to_string()
+        },
+    );
+}
+
+fn extend(out: &mut Findings, findings: impl IntoIterator<Item = Finding>) {
+    for f in findings {
+        out.push(f.action, f.rule, f.object, f.message, f.fix);
+    }
+}
+
+/// The rules an app must satisfy at all times.
+fn standing_rules(app: &App<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>, out: &mut Findings) {
+    extend(out, crate::rules::check_app(app, snapshot, ctx));
+}
+
+fn review_deployment(
+    old: Option<&Deployment>,
+    new: Option<&Deployment>,
+    snapshot: &Snapshot<'_>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    let name = new.or(old).map(|d| d.name_any()).unwrap_or_default();
+    let Some(new) = new else {
+        for app in apps_with(snapshot, &name) {
+            let side = *app.side_of_deployment(&name).expect("filtered");
+            warm_rollback::evaluate(&app, &side, None, ctx, out);
+        }
+        return;
+    };
+    // The live color is judged on the stored state: its template is frozen and it
+    // cannot be scaled away.
+    let mut live_of_an_app = false;
+    if let Some(old) = old {
+        for app in apps_with(snapshot, &name) {
+            if app.live.deployment_name() == name {
+                live_of_an_app = true;
+                immutable_live::evaluate(&app, old, new, ctx, out);
+            }
+            let side = *app.side_of_deployment(&name).expect("filtered");
+            let replicas = new.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            warm_rollback::evaluate(&app, &side, Some(replicas), ctx, out);
+        }
+    }
+    if live_of_an_app {
+        return;
+    }
+    // The idle color (or a new Deployment) is judged on the state after the write.
+    let after = snapshot.with_deployment(&name, Some(new));
+    for result in discover(&after) {
+        match result {
+            Ok(app) => {
+                let Some(side) = app.side_of_deployment(&name) else {
+                    continue;
+                };
+                config_parity::evaluate(side, app.other(side.color), ctx, out);
+                signed_images::evaluate(side, ctx, out);
+                readiness_probes::evaluate(side, ctx, out);
+                new_netpol_asymmetries(&app, snapshot, &after, ctx, out);
+            }
+            Err(err) if err.rule() == Some(RuleId::BG010) => {
+                let was_broken = discover(snapshot)
+                    .iter()
+                    .any(|r| r.as_ref().err() == Some(&err));
+                let router = err
+                    .router()
+                    .and_then(|r| find_router(&after, &r.name, r.kind));
+                if let (false, Some(router)) = (was_broken, router) {
+                    distinct_colors::evaluate(&router, &err, ctx, out);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn find_router<'a>(
+    snapshot: &Snapshot<'a>,
+    name: &str,
+    kind: crate::app::RouterKind,
+) -> Option<Router<'a>> {
+    match kind {
+        crate::app::RouterKind::Service => snapshot.service(name).map(Router::Service),
+        crate::app::RouterKind::HttpRoute => snapshot
+            .routes
+            .iter()
+            .copied()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+            .map(Router::HttpRoute),
+    }
+}
+
+/// BG005 findings present after a write but not before: a write is judged on the
+/// asymmetry it introduces, not on one it merely leaves in place.
+fn new_netpol_asymmetries(
+    app_after: &App<'_>,
+    before: &Snapshot<'_>,
+    after: &Snapshot<'_>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    let mut existing = Findings::default();
+    if let Ok(app_before) = discovery::resolve(before, app_after.router) {
+        netpol_parity::evaluate(&app_before, before, ctx, &mut existing);
+    }
+    let existing = existing.into_vec();
+    let mut now = Findings::default();
+    netpol_parity::evaluate(app_after, after, ctx, &mut now);
+    extend(
+        out,
+        now.into_vec()
+            .into_iter()
+            .filter(|f| !existing.iter().any(|e| e.object == f.object)),
+    );
+}
+
+fn review_network_policy(
+    old: Option<&NetworkPolicy>,
+    new: Option<&NetworkPolicy>,
+    snapshot: &Snapshot<'_>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    let Some(name) = new.or(old).map(|p| p.name_any()) else {
+        return;
+    };
+    let after = snapshot.with_network_policy(&name, new);
+    for app in discover(&after).into_iter().filter_map(Result::ok) {
+        new_netpol_asymmetries(&app, snapshot, &after, ctx, out);
+    }
+}
+
+#[cfg(test)]
+#[path = "review_tests.rs"]
+mod tests;

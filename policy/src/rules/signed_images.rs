@@ -1,0 +1,137 @@
+//! BG006 signed-images: every image is pinned by digest and signed by a trusted key.
+//! The registry work happens elsewhere; this rule reads the verdicts handed in.
+
+use crate::app::ColorSide;
+use crate::finding::{Findings, RuleId};
+use crate::images::{ImageVerdict, is_pinned};
+use crate::rules::{Context, describe_side};
+
+/// Reports every image of `side` that is not pinned, not verified, or failed verification.
+pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
+    for (container, image) in side.images() {
+        let verdict = ctx.images.get(image);
+        let (problem, fix) = match verdict {
+            Some(ImageVerdict::Verified { .. }) => continue,
+            Some(ImageVerdict::NotPinned { suggestion: Some(pinned) }) => {
+                ("is a tag, not a digest".to_string(), format!("pin it by digest: {pinned}"))
+            }
+            _ if !is_pinned(image) => (
+                "is a tag, not a digest".to_string(),
+                "pin it by digest (image@sha256:<digest>, as your registry or `crane digest` prints it)".to_string(),
+            ),
+            None => (
+                "has not been verified yet".to_string(),
+                "retry: the guard verifies images when a Deployment is created or its images change".to_string(),
+            ),
+            Some(ImageVerdict::NotPinned { suggestion: None }) => (
+                "is a tag, not a digest".to_string(),
+                "pin it by digest (image@sha256:<digest>)".to_string(),
+            ),
+            Some(ImageVerdict::Unsigned) => (
+                "has no cosign signature".to_string(),
+                "sign it with a trusted key (cosign sign --key <key> <image>)".to_string(),
+            ),
+            Some(ImageVerdict::UntrustedKey) => (
+                "is signed, but by none of the trusted keys".to_string(),
+                format!("sign it with one of the keys of {}", ctx.policy.display_name()),
+            ),
+            Some(ImageVerdict::DigestMismatch { payload_digest }) => (
+                format!("has a signature whose payload names another digest ({payload_digest})"),
+                "re-sign the image; the signature artifact does not belong to this digest".to_string(),
+            ),
+            Some(ImageVerdict::Unreachable { registry, reason }) => (
+                format!("could not be verified: registry {registry} did not answer in time ({reason})"),
+                format!("check that {registry} is reachable from the guard, then retry"),
+            ),
+        };
+        ctx.report(
+            out,
+            RuleId::BG006,
+            side.object_ref(),
+            format!(
+                "container {container} of {} runs {image}, which {problem}",
+                describe_side(side)
+            ),
+            fix,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use crate::crd::{Action, Policy};
+    use crate::finding::RuleId;
+    use crate::images::ImageVerdict;
+    use crate::rules::fixtures::{Fixture, GREEN_IMAGE};
+
+    fn bg006(fixture: &Fixture) -> Vec<String> {
+        fixture
+            .switch_findings()
+            .into_iter()
+            .filter(|f| f.rule == RuleId::BG006)
+            .map(|f| f.to_string())
+            .collect()
+    }
+
+    fn enforced() -> Fixture {
+        Fixture::service_app()
+            .with_policy(Policy::default().with_action(RuleId::BG006, Action::Deny))
+    }
+
+    #[test]
+    fn verified_images_pass_and_the_rule_is_off_by_default() {
+        assert!(bg006(&enforced()).is_empty());
+        assert!(
+            bg006(&Fixture::service_app().with_image_verdict(GREEN_IMAGE, ImageVerdict::Unsigned))
+                .is_empty()
+        );
+    }
+
+    #[rstest]
+    #[case::unsigned(
+        ImageVerdict::Unsigned,
+        "which has no cosign signature; sign it with a trusted key"
+    )]
+    #[case::untrusted(
+        ImageVerdict::UntrustedKey,
+        "which is signed, but by none of the trusted keys"
+    )]
+    #[case::mismatch(ImageVerdict::DigestMismatch { payload_digest: "sha256:beef".into() }, "whose payload names another digest (sha256:beef)")]
+    #[case::unreachable(ImageVerdict::Unreachable { registry: "registry.local:5000".into(), reason: "timed out after 2s".into() }, "registry registry.local:5000 did not answer in time (timed out after 2s)")]
+    fn failed_verification_is_refused(#[case] verdict: ImageVerdict, #[case] expected: &str) {
+        let findings = bg006(&enforced().with_image_verdict(GREEN_IMAGE, verdict));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].starts_with(&format!("BG006 signed-images: container api of green (Deployment api-green) runs {GREEN_IMAGE}, ")), "{}", findings[0]);
+        assert!(findings[0].contains(expected), "{}", findings[0]);
+    }
+
+    #[test]
+    fn a_tag_is_refused_with_the_digest_form() {
+        let fixture = enforced().with_green(|d| {
+            d.spec
+                .as_mut()
+                .unwrap()
+                .template
+                .spec
+                .as_mut()
+                .unwrap()
+                .containers[0]
+                .image = Some("registry.local/api:2.0".into());
+        });
+        assert_eq!(
+            bg006(&fixture),
+            [
+                "BG006 signed-images: container api of green (Deployment api-green) runs registry.local/api:2.0, which is a tag, not a digest; pin it by digest (image@sha256:<digest>, as your registry or `crane digest` prints it)"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unverified_digest_is_refused() {
+        let fixture = enforced().without_image_verdicts();
+        assert_eq!(bg006(&fixture).len(), 2);
+        assert!(bg006(&fixture)[0].contains("has not been verified yet"));
+    }
+}
