@@ -454,7 +454,9 @@ pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     let crd = BlueGreenPolicy::crd();
     let body = serde_yaml::to_string(&crd).expect("a CRD always serializes");
-    format!("# Generated from policy::crd::BlueGreenPolicy; do not edit.\n# Regenerate: UPDATE_CRD=1 cargo test -p policy crd_yaml\n{body}")
+    format!(
+        "# Generated from policy::crd::BlueGreenPolicy; do not edit.\n# Regenerate: UPDATE_CRD=1 cargo test -p policy crd_yaml\n{body}"
+    )
 }
 
 #[cfg(test)]
@@ -463,12 +465,18 @@ mod generated {
     /// schema the guard does not read. `UPDATE_CRD=1` rewrites it.
     #[test]
     fn crd_yaml_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/bluegreen-guard/crds/bluegreenpolicies.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../charts/bluegreen-guard/crds/bluegreenpolicies.yaml"
+        );
         let generated = super::crd_yaml();
         if std::env::var_os("UPDATE_CRD").is_some() {
             std::fs::write(path, &generated).unwrap();
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(committed == generated, "{path} is stale: run UPDATE_CRD=1 cargo test -p policy crd_yaml");
+        assert!(
+            committed == generated,
+            "{path} is stale: run UPDATE_CRD=1 cargo test -p policy crd_yaml"
+        );
     }
 }

@@ -107,6 +107,20 @@ pub enum DiscoveryError {
         /// The shared Deployment.
         deployment: String,
     },
+    /// Two color Services with one selector: both colors are the same pods (BG010).
+    #[error(
+        "{router}: Services {} and {} have the same selector ({selector}), so both colors are Deployment {deployment} and a switch would change nothing; make the Services differ in one label (e.g. version: blue / version: green) and give each color its own Deployment", services[0], services[1]
+    )]
+    IdenticalColorServices {
+        /// The router.
+        router: RouterRef,
+        /// The two Services.
+        services: Vec<String>,
+        /// Their common selector.
+        selector: String,
+        /// The Deployment both select.
+        deployment: String,
+    },
     /// A color has no Deployment.
     #[error(
         "{router}: no Deployment runs color {color} (Service {service} selects {selector}); create it, or fix the Service's selector"
@@ -202,9 +216,9 @@ impl DiscoveryError {
     /// setup the tool cannot understand.
     pub fn rule(&self) -> Option<RuleId> {
         match self {
-            DiscoveryError::AmbiguousColor { .. } | DiscoveryError::SameDeployment { .. } => {
-                Some(RuleId::BG010)
-            }
+            DiscoveryError::AmbiguousColor { .. }
+            | DiscoveryError::SameDeployment { .. }
+            | DiscoveryError::IdenticalColorServices { .. } => Some(RuleId::BG010),
             _ => None,
         }
     }
@@ -220,6 +234,7 @@ impl DiscoveryError {
             | DiscoveryError::TooManyColors { router, .. }
             | DiscoveryError::AmbiguousColor { router, .. }
             | DiscoveryError::SameDeployment { router, .. }
+            | DiscoveryError::IdenticalColorServices { router, .. }
             | DiscoveryError::ColorDeploymentMissing { router, .. }
             | DiscoveryError::BackendServiceMissing { router, .. }
             | DiscoveryError::NoBackend { router, .. }
@@ -268,12 +283,9 @@ pub fn discover<'a>(snapshot: &Snapshot<'a>) -> Vec<Result<App<'a>, DiscoveryErr
     apps
 }
 
-/// The app of one named router.
-pub fn discover_router<'a>(
-    snapshot: &Snapshot<'a>,
-    router: &RouterRef,
-) -> Result<App<'a>, DiscoveryError> {
-    let found = match router.kind {
+/// The router object a reference names, if the snapshot has it.
+pub fn find_router<'a>(snapshot: &Snapshot<'a>, router: &RouterRef) -> Option<Router<'a>> {
+    match router.kind {
         RouterKind::Service => snapshot.service(&router.name).map(Router::Service),
         RouterKind::HttpRoute => snapshot
             .routes
@@ -281,8 +293,15 @@ pub fn discover_router<'a>(
             .copied()
             .find(|r| r.metadata.name.as_deref() == Some(router.name.as_str()))
             .map(Router::HttpRoute),
-    };
-    let found = found.ok_or_else(|| DiscoveryError::RouterNotFound {
+    }
+}
+
+/// The app of one named router.
+pub fn discover_router<'a>(
+    snapshot: &Snapshot<'a>,
+    router: &RouterRef,
+) -> Result<App<'a>, DiscoveryError> {
+    let found = find_router(snapshot, router).ok_or_else(|| DiscoveryError::RouterNotFound {
         router: router.clone(),
         namespace: snapshot.namespace.clone(),
     })?;
@@ -573,10 +592,10 @@ fn resolve_route<'a>(
                     .first()
                     .map(|d| d.name_any())
                     .unwrap_or_else(|| "(none)".to_string());
-                return Err(DiscoveryError::SameDeployment {
+                return Err(DiscoveryError::IdenticalColorServices {
                     router: reference,
-                    key: "(none: the selectors are identical)".to_string(),
-                    colors: pair.iter().map(|s| s.name_any()).collect(),
+                    services: pair.iter().map(|s| s.name_any()).collect(),
+                    selector: describe_map(&selectors[0]),
                     deployment,
                 });
             }

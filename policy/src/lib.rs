@@ -23,7 +23,7 @@ pub mod snapshot;
 
 pub use app::{App, ColorSide, Router};
 pub use crd::{Action, BlueGreenPolicy, BlueGreenPolicySpec, Policy};
-pub use discovery::{DiscoveryError, discover, discover_router};
+pub use discovery::{DiscoveryError, discover, discover_router, find_router};
 pub use finding::{Finding, ObjectRef, RuleId};
 pub use images::{ImageVerdict, ImageVerdicts};
 pub use review::{Change, review};

@@ -268,31 +268,13 @@ fn review_deployment(
                 let was_broken = discover(snapshot)
                     .iter()
                     .any(|r| r.as_ref().err() == Some(&err));
-                let router = err
-                    .router()
-                    .and_then(|r| find_router(&after, &r.name, r.kind));
+                let router = err.router().and_then(|r| discovery::find_router(&after, r));
                 if let (false, Some(router)) = (was_broken, router) {
                     distinct_colors::evaluate(&router, &err, ctx, out);
                 }
             }
             Err(_) => {}
         }
-    }
-}
-
-fn find_router<'a>(
-    snapshot: &Snapshot<'a>,
-    name: &str,
-    kind: crate::app::RouterKind,
-) -> Option<Router<'a>> {
-    match kind {
-        crate::app::RouterKind::Service => snapshot.service(name).map(Router::Service),
-        crate::app::RouterKind::HttpRoute => snapshot
-            .routes
-            .iter()
-            .copied()
-            .find(|r| r.metadata.name.as_deref() == Some(name))
-            .map(Router::HttpRoute),
     }
 }
 
