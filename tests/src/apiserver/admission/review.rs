@@ -1,0 +1,157 @@
+//! The AdmissionReview v1 sent to webhooks (fields in kube-apiserver's order) and the parsing
+//! of their answers.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Attributes;
+use crate::apiserver::auth::UserInfo;
+
+#[derive(Serialize)]
+struct GroupVersionKind<'a> {
+    group: &'a str,
+    version: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct GroupVersionResource<'a> {
+    group: &'a str,
+    version: &'a str,
+    resource: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    uid: &'a str,
+    kind: GroupVersionKind<'a>,
+    resource: GroupVersionResource<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_resource: Option<&'a str>,
+    request_kind: GroupVersionKind<'a>,
+    request_resource: GroupVersionResource<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_sub_resource: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    operation: &'a str,
+    user_info: &'a UserInfo,
+    object: Option<&'a Value>,
+    old_object: Option<&'a Value>,
+    dry_run: bool,
+    options: &'a Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    request: Request<'a>,
+}
+
+pub fn request_body(uid: &str, attributes: &Attributes<'_>) -> Vec<u8> {
+    let (group, version, kind) = attributes.kind;
+    let resource = attributes.resource;
+    let gvk = || GroupVersionKind {
+        group,
+        version,
+        kind,
+    };
+    let gvr = || GroupVersionResource {
+        group: resource.group,
+        version: resource.version,
+        resource: resource.plural,
+    };
+    let review = Review {
+        kind: "AdmissionReview",
+        api_version: "admission.k8s.io/v1",
+        request: Request {
+            uid,
+            kind: gvk(),
+            resource: gvr(),
+            sub_resource: attributes.subresource,
+            request_kind: gvk(),
+            request_resource: gvr(),
+            request_sub_resource: attributes.subresource,
+            name: attributes.name,
+            namespace: attributes.namespace,
+            operation: attributes.operation.as_str(),
+            user_info: attributes.user,
+            object: attributes.object,
+            old_object: attributes.old_object,
+            dry_run: attributes.dry_run,
+            options: &attributes.options,
+        },
+    };
+    // Serializing plain data into a Vec cannot fail.
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// The parts of an AdmissionResponse kube-apiserver acts on.
+pub struct Answer {
+    pub allowed: bool,
+    pub code: Option<u16>,
+    pub message: Option<String>,
+    pub reason: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn parse_response(body: &[u8], expected_uid: &str) -> Result<Answer, String> {
+    let review: Value = serde_json::from_slice(body).map_err(|err| err.to_string())?;
+    let api_version = review
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = review
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {
+        return Err(format!(
+            "expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {api_version}, Kind={kind}"
+        ));
+    }
+    let response = review
+        .get("response")
+        .filter(|r| r.is_object())
+        .ok_or("webhook response was absent")?;
+    let uid = response
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if uid != expected_uid {
+        return Err(format!(
+            "expected response.uid=\"{expected_uid}\", got \"{uid}\""
+        ));
+    }
+    let status = response.get("status");
+    let text = |field: &str| {
+        status
+            .and_then(|s| s.get(field))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Ok(Answer {
+        allowed: response
+            .get("allowed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        code: status
+            .and_then(|s| s.get("code"))
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok()),
+        message: text("message"),
+        reason: text("reason"),
+        warnings: response
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str().map(str::to_string))
+            .collect(),
+    })
+}

@@ -1,0 +1,517 @@
+//! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
+//! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
+//! subresources, discovery, and validating admission webhooks called exactly like
+//! kube-apiserver 1.36 calls them (see `shared/apiserver-captures`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use bluegreen_e2e::apiserver::{Config, TestApiServer};
+//! let server = TestApiServer::start(Config::default().with_namespace("shop")).await?;
+//! let client = server.client("admin").await?;          // a kube::Client as `admin`
+//! let kubeconfig = server.write_kubeconfig("alice", "shop", std::path::Path::new("/tmp"))?;
+//! # let _ = (client, kubeconfig); Ok(()) }
+//! ```
+
+mod admission;
+mod auth;
+mod defaults;
+mod discovery;
+mod kubeconfig;
+mod object;
+mod patch;
+mod read;
+mod resources;
+mod response;
+mod route;
+mod scale;
+mod seed;
+mod selector;
+mod status;
+mod store;
+mod table;
+mod validation;
+mod watch;
+mod write;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::Value;
+
+pub use auth::{Denial, User, UserInfo, builtin_users};
+pub use seed::SeedError;
+
+use crate::tls::{TestCertificates, TlsError, install_crypto_provider};
+use auth::{AccessRequest, Users};
+use patch::PatchType;
+use response::{Outcome, Reply, ReplyBody};
+use route::{Route, Target};
+use status::ApiError;
+use store::{ObjectKey, Store};
+use table::Representation;
+
+/// Request bodies larger than this are refused (kube-apiserver's limit is 3 MiB per object).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How the server starts: its users and the namespaces that exist from the start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub users: Vec<User>,
+    pub namespaces: Vec<String>,
+    /// Refuse creating objects in a namespace that does not exist (kube-apiserver's
+    /// NamespaceLifecycle admission). On by default.
+    pub require_namespaces: bool,
+}
+
+impl Default for Config {
+    /// The built-in users and the `default` namespace.
+    fn default() -> Self {
+        Config {
+            users: builtin_users(),
+            namespaces: vec!["default".to_string()],
+            require_namespaces: true,
+        }
+    }
+}
+
+impl Config {
+    pub fn with_namespace(mut self, name: &str) -> Self {
+        self.namespaces.push(name.to_string());
+        self
+    }
+
+    pub fn with_user(mut self, user: User) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Makes RBAC refuse `denial` to the user called `username`.
+    pub fn deny(mut self, username: &str, denial: Denial) -> Self {
+        for user in self.users.iter_mut().filter(|u| u.name() == username) {
+            user.denials.push(denial.clone());
+        }
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("starting the test API server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("no user named {0:?}")]
+    UnknownUser(String),
+    #[error("building a client: {0}")]
+    Client(String),
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+}
+
+struct ServerState {
+    store: Store,
+    users: Users,
+    require_namespaces: bool,
+    address: SocketAddr,
+}
+
+/// A running test API server; stopped when dropped.
+pub struct TestApiServer {
+    url: String,
+    certificates: TestCertificates,
+    state: Arc<ServerState>,
+    handle: axum_server::Handle<SocketAddr>,
+}
+
+impl TestApiServer {
+    /// Starts the server on `127.0.0.1` with an ephemeral port, HTTPS with a fresh CA.
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
+        install_crypto_provider();
+        let certificates = TestCertificates::generate()?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(ServerState {
+            store: Store::default(),
+            users: Users::new(config.users),
+            require_namespaces: config.require_namespaces,
+            address,
+        });
+        for namespace in &config.namespaces {
+            seed::put(
+                &state.store,
+                &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+            )?;
+        }
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let handle = axum_server::Handle::new();
+        let tls = axum_server::tls_rustls::RustlsConfig::from_config(certificates.server_config()?);
+        let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+        tokio::spawn(async move {
+            if let Err(err) = server.serve(app.into_make_service()).await {
+                tracing::error!("test API server stopped: {err}");
+            }
+        });
+        Ok(TestApiServer {
+            url: format!("https://{address}"),
+            certificates,
+            state,
+            handle,
+        })
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The CA (PEM) that signed the server's certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.certificates.ca_pem
+    }
+
+    fn user(&self, username: &str) -> Result<&User, ServerError> {
+        self.state
+            .users
+            .find(username)
+            .ok_or_else(|| ServerError::UnknownUser(username.to_string()))
+    }
+
+    /// The bearer token of a user.
+    pub fn token(&self, username: &str) -> Result<&str, ServerError> {
+        Ok(&self.user(username)?.token)
+    }
+
+    /// A kubeconfig (YAML) for `username` whose context defaults to `namespace`.
+    pub fn kubeconfig(&self, username: &str, namespace: &str) -> Result<String, ServerError> {
+        let user = self.user(username)?;
+        Ok(kubeconfig::render(
+            &self.url,
+            &self.certificates.ca_pem,
+            user.name(),
+            &user.token,
+            namespace,
+        ))
+    }
+
+    /// Writes `<dir>/<user>.kubeconfig` and returns its path.
+    pub fn write_kubeconfig(
+        &self,
+        username: &str,
+        namespace: &str,
+        dir: &Path,
+    ) -> Result<PathBuf, ServerError> {
+        let path = dir.join(format!("{}.kubeconfig", kubeconfig::context_name(username)));
+        std::fs::write(&path, self.kubeconfig(username, namespace)?)?;
+        Ok(path)
+    }
+
+    /// A `kube::Client` for `username`, built from the generated kubeconfig like any user's.
+    pub async fn client(&self, username: &str) -> Result<kube::Client, ServerError> {
+        let text = self.kubeconfig(username, "default")?;
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text)
+            .map_err(|err| ServerError::Client(err.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|err| ServerError::Client(err.to_string()))?;
+        kube::Client::try_from(config).map_err(|err| ServerError::Client(err.to_string()))
+    }
+
+    /// Creates or replaces an object from a manifest, bypassing authentication and admission
+    /// (test set-up). The status in the manifest is kept.
+    pub fn put_object(&self, manifest: &Value) -> Result<Value, ServerError> {
+        Ok(seed::put(&self.state.store, manifest)?)
+    }
+
+    /// The stored object, read without authentication.
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let resource = resources::find_kind(api_version, kind)?;
+        self.state
+            .store
+            .get(&ObjectKey::new(resource, namespace, name))
+    }
+
+    /// Writes the status the deployment controller would write once the current generation is
+    /// fully rolled out and available (no controllers run here).
+    pub fn mark_deployment_rolled_out(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ServerError> {
+        Ok(seed::set_deployment_status(
+            &self.state.store,
+            namespace,
+            name,
+            seed::rolled_out_status,
+        )?)
+    }
+
+    /// Writes the status of a Deployment whose pods are not ready (not rolled out).
+    pub fn mark_deployment_not_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ServerError> {
+        Ok(seed::set_deployment_status(
+            &self.state.store,
+            namespace,
+            name,
+            seed::not_ready_status,
+        )?)
+    }
+
+    /// Writes any Deployment status.
+    pub fn set_deployment_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: Value,
+    ) -> Result<Value, ServerError> {
+        Ok(seed::set_deployment_status(
+            &self.state.store,
+            namespace,
+            name,
+            |_| status.clone(),
+        )?)
+    }
+
+    /// Forgets the event history like an etcd compaction: watches from older resourceVersions
+    /// get `410 Expired` and clients must re-list.
+    pub fn compact_history(&self) {
+        self.state.store.compact();
+    }
+
+    /// The current resourceVersion (etcd revision).
+    pub fn resource_version(&self) -> u64 {
+        self.state.store.current_resource_version()
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+    }
+}
+
+async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+        .map(|Query(query)| query)
+        .unwrap_or_default();
+    let pretty = response::wants_pretty(&parts.headers, query.get("pretty").map(String::as_str));
+    let reply = dispatch(
+        &state,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        &query,
+        body,
+    )
+    .await
+    .unwrap_or_else(Reply::from);
+    response::render(reply, pretty)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// kube-apiserver serves health and version to anyone (system:public-info-viewer); kubectl's
+/// dispatcher asks for /version without credentials.
+fn public_reply(route: &Route) -> Option<Reply> {
+    match route {
+        Route::Health => Some(Reply {
+            code: StatusCode::OK,
+            body: ReplyBody::Raw(b"ok".to_vec(), "text/plain; charset=utf-8"),
+            warnings: Vec::new(),
+            headers: Vec::new(),
+        }),
+        Route::Version => Some(Reply::ok(discovery::version())),
+        _ => None,
+    }
+}
+
+async fn dispatch(
+    state: &ServerState,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: Body,
+) -> Outcome {
+    let route = route::parse(path);
+    if let Some(reply) = public_reply(&route) {
+        return Ok(reply);
+    }
+    let user = state
+        .users
+        .authenticate(header_str(headers, header::AUTHORIZATION))
+        .ok_or_else(ApiError::unauthorized)?;
+    let accept = header_str(headers, header::ACCEPT).unwrap_or_default();
+    let aggregated = |document: Value| {
+        let etag = format!(
+            "\"{}\"",
+            discovery::content_hash(document.to_string().as_bytes())
+        );
+        Reply::ok(document)
+            .with_header(header::CONTENT_TYPE, discovery::AGGREGATED_DISCOVERY)
+            .with_header(header::CACHE_CONTROL, "public")
+            .with_header(header::ETAG, etag)
+            .with_header(header::VARY, "Accept")
+    };
+    match route {
+        Route::CoreVersions if discovery::wants_aggregated(accept) => {
+            Ok(aggregated(discovery::aggregated_core()))
+        }
+        Route::CoreVersions => Ok(Reply::ok(discovery::core_versions(
+            &state.address.to_string(),
+        ))),
+        Route::Groups if discovery::wants_aggregated(accept) => {
+            Ok(aggregated(discovery::aggregated_groups()))
+        }
+        Route::Groups => Ok(Reply::ok(discovery::group_list())),
+        Route::Group(name) => Ok(Reply::ok(
+            discovery::group(&name).ok_or_else(ApiError::no_such_path)?,
+        )),
+        Route::ResourceList { group, version } => Ok(Reply::ok(
+            discovery::resource_list(&group, &version).ok_or_else(ApiError::no_such_path)?,
+        )),
+        Route::OpenApiRoot => Ok(Reply {
+            code: StatusCode::OK,
+            body: ReplyBody::Raw(
+                response::encode(&discovery::openapi_root(), false),
+                "text/plain; charset=utf-8",
+            ),
+            warnings: Vec::new(),
+            headers: Vec::new(),
+        }),
+        // An empty protobuf message is an empty OpenAPI v2 document: kubectl finds no schema for
+        // any kind, so it skips client-side validation (e.g. of `kind: List` files) and builds
+        // apply patches from its compiled-in types.
+        Route::OpenApiV2 => Ok(Reply {
+            code: StatusCode::OK,
+            body: ReplyBody::Raw(
+                Vec::new(),
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            ),
+            warnings: Vec::new(),
+            headers: Vec::new(),
+        }),
+        Route::OpenApi(path) => Ok(Reply::ok(
+            discovery::openapi_for_path(&path).ok_or_else(ApiError::no_such_path)?,
+        )),
+        // Health and version were answered before authentication.
+        Route::Unknown | Route::Health | Route::Version => Err(ApiError::no_such_path().into()),
+        Route::Resource(target) => {
+            let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+                .await
+                .map_err(|err| ApiError::bad_request(format!("reading the request body: {err}")))?;
+            serve_resource(state, user, method, headers, query, &target, &body).await
+        }
+    }
+}
+
+/// The RBAC verb of a request, or `None` for a method the endpoint does not allow.
+fn verb(method: &Method, target: &Target, query: &HashMap<String, String>) -> Option<&'static str> {
+    let named = target.name.is_some();
+    let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    match (method.as_str(), named) {
+        ("GET", true) if watching => Some("watch"),
+        ("GET", true) => Some("get"),
+        ("GET", false) if watching => Some("watch"),
+        ("GET", false) => Some("list"),
+        ("POST", false) => Some("create"),
+        ("PUT", true) => Some("update"),
+        ("PATCH", true) => Some("patch"),
+        ("DELETE", true) => Some("delete"),
+        _ => None,
+    }
+}
+
+async fn serve_resource(
+    state: &ServerState,
+    user: &User,
+    method: &Method,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    target: &Target,
+    body: &[u8],
+) -> Outcome {
+    let resource = target.resource;
+    let verb = verb(method, target, query).ok_or_else(ApiError::method_not_allowed)?;
+    let content_type = header_str(headers, header::CONTENT_TYPE);
+    let authorize = |verb: &str| -> Result<(), ApiError> {
+        let request = AccessRequest {
+            verb,
+            group: resource.group,
+            resource: resource.plural,
+            subresource: target.subresource.map(resources::Subresource::name),
+            namespace: target.namespace.as_deref(),
+        };
+        if user.allowed(&request) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                resource,
+                request.subresource,
+                target.name.as_deref(),
+                request.namespace,
+                user.name(),
+                verb,
+            ))
+        }
+    };
+    authorize(verb)?;
+    let applying_new_object = verb == "patch"
+        && PatchType::from_content_type(content_type).ok() == Some(PatchType::Apply)
+        && target.subresource.is_none()
+        && state
+            .store
+            .get(&ObjectKey::new(
+                resource,
+                target.namespace.as_deref(),
+                target.name.as_deref().unwrap_or_default(),
+            ))
+            .is_none();
+    if applying_new_object {
+        // Server-side apply that creates needs the create permission too.
+        authorize("create")?;
+    }
+
+    let representation =
+        Representation::from_accept(header_str(headers, header::ACCEPT).unwrap_or_default());
+    let request = write::WriteRequest {
+        store: &state.store,
+        require_namespaces: state.require_namespaces,
+        user,
+        target,
+        query,
+        content_type,
+        body,
+    };
+    match verb {
+        "get" => Ok(read::get(&state.store, target, representation)?),
+        "list" => Ok(read::list(&state.store, target, query, representation)?),
+        "watch" => Ok(watch::watch(&state.store, target, query, representation)?),
+        "create" => write::create(&request).await,
+        "update" => write::update(&request).await,
+        "patch" => write::patch(&request).await,
+        _ => write::delete(&request).await,
+    }
+}

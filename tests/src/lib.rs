@@ -1,0 +1,10 @@
+//! End-to-end test support for bluegreen: an in-process Kubernetes API server that behaves like
+//! kube-apiserver for kubectl, kube-rs and validating webhooks ([`apiserver`]), a recording
+//! webhook ([`recording_webhook`]) and throwaway TLS certificates ([`tls`]).
+//! Never part of a shipped binary.
+
+pub mod apiserver;
+pub mod recording_webhook;
+pub mod tls;
+
+pub use apiserver::{Config, Denial, TestApiServer, User};

@@ -1,0 +1,401 @@
+//! The Helm chart, rendered by the real helm binary, holds the properties the guard
+//! relies on. Run `.ci/tools.sh` first (the README's test command does).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn helm() -> PathBuf {
+    let cached = repo().join(".ci/cache/bin/helm");
+    if cached.exists() {
+        return cached;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("helm"))
+                .find(|p| p.exists())
+        })
+        .expect("helm not found: run .ci/tools.sh (the README's test command does)")
+}
+
+/// `helm template` output as JSON values, one per manifest.
+fn render(args: &[&str]) -> Vec<Value> {
+    let output = Command::new(helm())
+        .args([
+            "template",
+            "guard",
+            "charts/bluegreen-guard",
+            "--namespace",
+            "bluegreen-system",
+        ])
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("helm runs");
+    assert!(
+        output.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+fn find<'a>(manifests: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    manifests.iter().filter(|m| m["kind"] == kind).collect()
+}
+
+fn one<'a>(manifests: &'a [Value], kind: &str) -> &'a Value {
+    let found = find(manifests, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}");
+    found[0]
+}
+
+const CI_ACCOUNT: &str = "--set=policy.switchIdentities.serviceAccounts={ci:deployer}";
+
+#[test]
+fn lint_passes_strictly_for_every_values_file() {
+    for values in [
+        None,
+        Some("ci/minimal-values.yaml"),
+        Some("ci/ha-values.yaml"),
+        Some("ci/certmanager-values.yaml"),
+    ] {
+        let mut command = Command::new(helm());
+        command
+            .args(["lint", "--strict", "charts/bluegreen-guard"])
+            .current_dir(repo());
+        if let Some(values) = values {
+            command.args(["-f", &format!("charts/bluegreen-guard/{values}")]);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{values:?}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn webhooks_cover_exactly_what_the_guard_evaluates() {
+    let manifests = render(&[CI_ACCOUNT]);
+    let config = one(&manifests, "ValidatingWebhookConfiguration");
+    let webhooks = config["webhooks"].as_array().unwrap();
+    let summary: Vec<(String, String, Vec<String>, bool)> = webhooks
+        .iter()
+        .map(|w| {
+            let resources = w["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| {
+                    let group = r["apiGroups"][0].as_str().unwrap().to_string();
+                    let ops = r["operations"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|o| o.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    r["resources"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(move |res| format!("{group}/{} {ops}", res.as_str().unwrap()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            (
+                w["name"].as_str().unwrap().into(),
+                w["failurePolicy"].as_str().unwrap().into(),
+                resources,
+                w.get("objectSelector").is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "routers.bluegreen.dev".into(),
+                "Fail".into(),
+                vec![
+                    "/services CREATE,UPDATE,DELETE".into(),
+                    "gateway.networking.k8s.io/httproutes CREATE,UPDATE,DELETE".into()
+                ],
+                true
+            ),
+            (
+                "workloads.bluegreen.dev".into(),
+                "Fail".into(),
+                vec![
+                    "apps/deployments CREATE,UPDATE,DELETE".into(),
+                    "networking.k8s.io/networkpolicies CREATE,UPDATE,DELETE".into()
+                ],
+                true
+            ),
+            (
+                "scale.bluegreen.dev".into(),
+                "Fail".into(),
+                vec!["apps/deployments/scale UPDATE".into()],
+                false
+            ),
+        ]
+    );
+    for webhook in webhooks {
+        assert_eq!(webhook["sideEffects"], "None");
+        assert_eq!(
+            webhook["admissionReviewVersions"],
+            serde_json::json!(["v1"])
+        );
+        assert_eq!(webhook["matchPolicy"], "Equivalent");
+        assert_eq!(webhook["timeoutSeconds"], 5);
+        assert_eq!(webhook["clientConfig"]["service"]["path"], "/validate");
+        let excluded = &webhook["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(excluded["key"], "kubernetes.io/metadata.name");
+        assert_eq!(excluded["operator"], "NotIn");
+        assert_eq!(
+            excluded["values"],
+            serde_json::json!(["kube-system", "bluegreen-system"])
+        );
+        if let Some(selector) = webhook.get("objectSelector") {
+            assert_eq!(
+                selector["matchExpressions"][0],
+                serde_json::json!({"key": "bluegreen.dev/app", "operator": "Exists"})
+            );
+        }
+    }
+}
+
+#[test]
+fn the_failure_policy_value_applies_to_workloads_but_never_to_routers() {
+    let manifests = render(&[
+        "--set=webhook.failurePolicy=Ignore",
+        "--set=webhook.timeoutSeconds=3",
+    ]);
+    let config = one(&manifests, "ValidatingWebhookConfiguration");
+    let policies: Vec<&str> = config["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["failurePolicy"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["Fail", "Ignore", "Ignore"]);
+    assert_eq!(config["webhooks"][0]["timeoutSeconds"], 3);
+}
+
+#[test]
+fn the_generated_ca_signs_the_serving_certificate_and_is_the_ca_bundle() {
+    let manifests = render(&[]);
+    let secret = one(&manifests, "Secret");
+    let config = one(&manifests, "ValidatingWebhookConfiguration");
+    for webhook in config["webhooks"].as_array().unwrap() {
+        assert_eq!(
+            webhook["clientConfig"]["caBundle"],
+            secret["data"]["ca.crt"]
+        );
+    }
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["tls.crt"].as_str().unwrap())
+        .unwrap();
+    let text = String::from_utf8(pem).unwrap();
+    assert!(text.starts_with("-----BEGIN CERTIFICATE-----"));
+    let deployment = one(&manifests, "Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        secret["metadata"]["name"]
+    );
+}
+
+#[test]
+fn cert_manager_injects_the_ca_instead() {
+    let manifests = render(&["-f", "charts/bluegreen-guard/ci/certmanager-values.yaml"]);
+    assert!(find(&manifests, "Secret").is_empty());
+    let config = one(&manifests, "ValidatingWebhookConfiguration");
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "bluegreen-system/guard-bluegreen-guard-serving"
+    );
+    assert!(
+        config["webhooks"][0]["clientConfig"]
+            .get("caBundle")
+            .is_none()
+    );
+    let certificates = find(&manifests, "Certificate");
+    let serving = certificates
+        .iter()
+        .find(|c| c["metadata"]["name"] == "guard-bluegreen-guard-serving")
+        .unwrap();
+    assert_eq!(serving["spec"]["secretName"], "guard-bluegreen-guard-tls");
+    assert!(
+        serving["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .contains(&"guard-bluegreen-guard.bluegreen-system.svc".into())
+    );
+}
+
+#[test]
+fn rbac_reads_what_the_caches_need_and_writes_only_events() {
+    let manifests = render(&[]);
+    let role = one(&manifests, "ClusterRole");
+    for rule in role["rules"].as_array().unwrap() {
+        let resources: Vec<&str> = rule["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(
+            !resources
+                .iter()
+                .any(|r| *r == "secrets" || *r == "configmaps" || r.contains('*')),
+            "{resources:?}"
+        );
+        if resources == ["events"] {
+            assert_eq!(verbs, ["create"]);
+        } else {
+            assert_eq!(verbs, ["get", "list", "watch"], "{resources:?}");
+        }
+    }
+    assert!(find(&manifests, "Role").is_empty(), "CI RBAC is opt-in");
+}
+
+#[test]
+fn the_guard_pod_is_locked_down_and_probed() {
+    let manifests = render(&[]);
+    let deployment = one(&manifests, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert!(pod["affinity"]["podAntiAffinity"].is_object());
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(container["resources"]["limits"]["memory"].is_string());
+    assert_eq!(
+        one(&manifests, "PodDisruptionBudget")["spec"]["minAvailable"],
+        1
+    );
+}
+
+#[test]
+fn the_crd_is_the_one_the_type_generates() {
+    let output = Command::new(helm())
+        .args(["show", "crds", "charts/bluegreen-guard"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let shipped: Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    let generated =
+        serde_json::to_value(<policy::BlueGreenPolicy as kube::CustomResourceExt>::crd()).unwrap();
+    assert_eq!(shipped, generated);
+}
+
+#[test]
+fn the_default_policy_comes_from_values_and_parses() {
+    let manifests = render(&["-f", "charts/bluegreen-guard/ci/ha-values.yaml"]);
+    let rendered = one(&manifests, "BlueGreenPolicy").clone();
+    let parsed: policy::BlueGreenPolicy = serde_json::from_value(rendered).unwrap();
+    let resolved = policy::Policy::from_spec(Some("default"), &parsed.spec).unwrap();
+    assert_eq!(resolved.warm_window, jiff::SignedDuration::from_hours(1));
+    assert_eq!(resolved.action(policy::RuleId::BG007), policy::Action::Deny);
+    assert_eq!(resolved.action(policy::RuleId::BG003), policy::Action::Deny);
+    assert_eq!(
+        parsed.spec.switch_identities.service_accounts,
+        ["ci:deployer"]
+    );
+    assert_eq!(
+        parsed.spec.switch_identities.break_glass_group.as_deref(),
+        Some("sre-oncall")
+    );
+}
+
+#[test]
+fn one_value_names_the_ci_account_for_policy_admission_policy_and_rbac() {
+    let manifests = render(&[
+        "-f",
+        "charts/bluegreen-guard/ci/ha-values.yaml",
+        "--api-versions",
+        "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+    ]);
+    let vap = one(&manifests, "ValidatingAdmissionPolicy");
+    let allowed = vap["spec"]["variables"][0]["expression"].as_str().unwrap();
+    assert!(
+        allowed.contains(r#"request.userInfo.username in ["system:serviceaccount:ci:deployer"]"#),
+        "{allowed}"
+    );
+    assert!(
+        allowed.contains(r#"["release-managers","sre-oncall"]"#),
+        "{allowed}"
+    );
+    assert_eq!(
+        one(&manifests, "ValidatingAdmissionPolicyBinding")["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
+    let bindings = find(&manifests, "RoleBinding");
+    assert_eq!(bindings.len(), 2);
+    for binding in bindings {
+        assert_eq!(
+            binding["subjects"],
+            serde_json::json!([{"kind": "ServiceAccount", "namespace": "ci", "name": "deployer"}])
+        );
+    }
+}
+
+#[test]
+fn no_admission_policy_without_the_api_or_without_identities() {
+    assert!(find(&render(&[CI_ACCOUNT]), "ValidatingAdmissionPolicy").is_empty());
+    let api = [
+        "--api-versions",
+        "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+    ];
+    assert!(find(&render(&api), "ValidatingAdmissionPolicy").is_empty());
+}
+
+#[test]
+fn the_schema_rejects_unknown_keys_and_wrong_types() {
+    for bad in [
+        "--set=policy.warmWidow=1h",
+        "--set=webhook.timeoutSeconds=60",
+        "--set=policy.rules.readyTarget=block",
+        "--set=unsynced=maybe",
+    ] {
+        let output = Command::new(helm())
+            .args(["template", "guard", "charts/bluegreen-guard", bad])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{bad} was accepted");
+    }
+}

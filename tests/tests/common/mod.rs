@@ -1,0 +1,241 @@
+//! Shared set-up for the test API server's own tests: the objects of the capture session
+//! (namespace `capture`, Deployments `app-blue`/`app-green`, Service `api`, ...), the captures
+//! themselves, raw HTTP requests and the real kubectl.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::path::{Path, PathBuf};
+
+use bluegreen_e2e::{Config, Denial, TestApiServer};
+use serde_json::{Value, json};
+
+/// `shared/apiserver-captures`, beside the repository.
+pub fn captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/apiserver-captures")
+}
+
+pub fn capture(relative: &str) -> Value {
+    let path = captures_dir().join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("parsing {}: {err}", path.display()))
+}
+
+pub fn capture_text(relative: &str) -> String {
+    let path = captures_dir().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("reading {}: {err}", path.display()))
+}
+
+/// The `bodyRaw` of a captured response, without its trailing newline.
+pub fn captured_body(relative: &str) -> String {
+    capture(relative)["response"]["bodyRaw"]
+        .as_str()
+        .expect("the capture has a bodyRaw")
+        .trim_end()
+        .to_string()
+}
+
+pub fn deployment(name: &str, color: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "capture",
+                     "labels": {"app": "api", "color": color, "bluegreen.dev/app": "api"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "api", "color": color}},
+            "template": {
+                "metadata": {"labels": {"app": "api", "color": color, "bluegreen.dev/app": "api"}},
+                "spec": {"containers": [{
+                    "name": "api", "image": image, "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}
+                }]}
+            }
+        }
+    })
+}
+
+pub fn service() -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "api", "namespace": "capture", "labels": {"bluegreen.dev/app": "api"}},
+        "spec": {"selector": {"app": "api", "color": "blue"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    })
+}
+
+pub fn http_route() -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "myapp", "namespace": "capture", "labels": {"bluegreen.dev/app": "api"}},
+        "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["myapp.example.com"],
+                 "rules": [{"backendRefs": [{"name": "app-blue", "port": 80}]}]}
+    })
+}
+
+/// A server with the capture session's users (alice may not list secrets nor delete services)
+/// and objects.
+pub async fn capture_server() -> TestApiServer {
+    let config = Config::default()
+        .deny("alice", Denial::new("list", "", "secrets"))
+        .deny("alice", Denial::new("delete", "", "services"));
+    let server = TestApiServer::start(config).await.expect("server starts");
+    for manifest in [
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "capture", "labels": {"bluegreen-capture": "enabled"}}}),
+        deployment("app-blue", "blue", "registry.example.com/api:1.0.0"),
+        deployment("app-green", "green", "registry.example.com/api:1.1.0"),
+        service(),
+        http_route(),
+    ] {
+        server.put_object(&manifest).expect("seeding");
+    }
+    server
+}
+
+/// A raw HTTP exchange through a kube::Client (TLS and token handled, no pretty printing).
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+pub async fn raw(
+    server: &TestApiServer,
+    user: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> RawResponse {
+    let client = server.client(user).await.expect("client");
+    raw_with(&client, method, path, content_type, body).await
+}
+
+pub async fn raw_with(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> RawResponse {
+    let mut request = axum::http::Request::builder().method(method).uri(path);
+    if let Some(content_type) = content_type {
+        request = request.header("Content-Type", content_type);
+    }
+    let request = request.body(body.as_bytes().to_vec()).expect("request");
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    RawResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).trim_end().to_string(),
+    }
+}
+
+/// The real kubectl, or `None` (tests print why they skip) on a machine without it.
+pub fn kubectl_path() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("kubectl"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+pub struct Kubectl {
+    binary: PathBuf,
+    kubeconfig: PathBuf,
+    cache_dir: PathBuf,
+}
+
+pub struct KubectlOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Kubectl {
+    /// kubectl as `user` in namespace `capture`, with its own discovery cache; `None` without kubectl.
+    pub fn new(server: &TestApiServer, user: &str) -> Option<Self> {
+        let Some(binary) = kubectl_path() else {
+            eprintln!("skipping: no kubectl on PATH");
+            return None;
+        };
+        let dir = unique_temp_dir();
+        let kubeconfig = server
+            .write_kubeconfig(user, "capture", &dir)
+            .expect("kubeconfig");
+        Some(Kubectl {
+            binary,
+            kubeconfig,
+            cache_dir: dir.join("cache"),
+        })
+    }
+
+    pub async fn run(&self, args: &[&str]) -> KubectlOutput {
+        self.run_with_stdin(args, None).await
+    }
+
+    pub async fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new(&self.binary)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        if let Some(mut pipe) = child.stdin.take()
+            && let Some(input) = stdin
+        {
+            pipe.write_all(input.as_bytes()).await.expect("stdin");
+        }
+        let output = child.wait_with_output().await.expect("kubectl runs");
+        KubectlOutput {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn unique_temp_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "bluegreen-e2e-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

@@ -1,0 +1,153 @@
+//! Discovery documents against the captured ones: every captured entry of a resource this
+//! server serves is served identically (the captures also list resources it does not serve).
+
+mod common;
+
+use common::{capture, capture_server};
+use serde_json::Value;
+
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+async fn get(
+    server: &bluegreen_e2e::TestApiServer,
+    path: &str,
+    accept: &str,
+) -> common::RawResponse {
+    let client = server.client("admin").await.unwrap();
+    let request = axum::http::Request::get(path)
+        .header("Accept", accept)
+        .body(Vec::new())
+        .unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    common::RawResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Each captured entry (by `key`) that `served` also has must be identical.
+fn assert_entries_match(served: &[Value], captured: &[Value], key: &str) -> usize {
+    let mut compared = 0;
+    for entry in captured {
+        if let Some(ours) = served.iter().find(|o| o[key] == entry[key]) {
+            assert_eq!(ours, entry, "{key} {}", entry[key]);
+            compared += 1;
+        }
+    }
+    compared
+}
+
+#[tokio::test]
+async fn resource_lists_match_the_captures() {
+    let server = capture_server().await;
+    for (path, file, expected) in [
+        ("/api/v1", "discovery/api-v1.json", 9),
+        ("/apis/apps/v1", "discovery/apis-apps-v1.json", 3),
+        (
+            "/apis/networking.k8s.io/v1",
+            "discovery/apis-networking.k8s.io-v1.json",
+            1,
+        ),
+        (
+            "/apis/admissionregistration.k8s.io/v1",
+            "discovery/apis-admissionregistration.k8s.io-v1.json",
+            1,
+        ),
+        (
+            "/apis/gateway.networking.k8s.io/v1",
+            "discovery/apis-gateway.networking.k8s.io-v1.json",
+            2,
+        ),
+    ] {
+        let ours = get(&server, path, "application/json").await.body;
+        let ours: Value = serde_json::from_str(&ours).unwrap();
+        let captured = capture(file);
+        assert_eq!(ours["kind"], captured["kind"]);
+        assert_eq!(ours.get("apiVersion"), captured.get("apiVersion"), "{path}");
+        assert_eq!(ours["groupVersion"], captured["groupVersion"]);
+        let compared = assert_entries_match(
+            ours["resources"].as_array().unwrap(),
+            captured["resources"].as_array().unwrap(),
+            "name",
+        );
+        assert_eq!(compared, expected, "{path}");
+    }
+    let bluegreen: Value = serde_json::from_str(
+        &get(&server, "/apis/bluegreen.dev/v1alpha1", "application/json")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(bluegreen["resources"][0]["name"], "bluegreenpolicies");
+    assert_eq!(bluegreen["resources"][0]["namespaced"], false);
+}
+
+#[tokio::test]
+async fn aggregated_discovery_matches_the_captures() {
+    let server = capture_server().await;
+    for (path, file) in [
+        ("/api", "discovery/aggregated-api.json"),
+        ("/apis", "discovery/aggregated-apis.json"),
+    ] {
+        let response = get(&server, path, AGGREGATED).await;
+        assert_eq!(
+            response.header_values("content-type"),
+            ["application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"]
+        );
+        assert_eq!(response.header_values("cache-control"), ["public"]);
+        assert_eq!(response.header_values("vary"), ["Accept"]);
+        assert_eq!(response.header_values("etag").len(), 1);
+        let ours: Value = serde_json::from_str(&response.body).unwrap();
+        let captured = capture(file);
+        for captured_group in captured["items"].as_array().unwrap() {
+            let ours_group = ours["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["metadata"] == captured_group["metadata"])
+                .unwrap_or_else(|| panic!("group {}", captured_group["metadata"]));
+            let captured_v1 = &captured_group["versions"][0];
+            let ours_v1 = &ours_group["versions"][0];
+            assert_eq!(ours_v1["version"], captured_v1["version"]);
+            assert_eq!(ours_v1["freshness"], captured_v1["freshness"]);
+            assert!(
+                assert_entries_match(
+                    ours_v1["resources"].as_array().unwrap(),
+                    captured_v1["resources"].as_array().unwrap(),
+                    "resource",
+                ) > 0
+            );
+        }
+    }
+    let plain: Value =
+        serde_json::from_str(&get(&server, "/apis", "application/json").await.body).unwrap();
+    assert_eq!(plain["kind"], "APIGroupList");
+    let captured = capture("discovery/apis.json");
+    for group in plain["groups"].as_array().unwrap() {
+        if let Some(expected) = captured["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == group["name"])
+        {
+            assert_eq!(group["preferredVersion"], expected["preferredVersion"]);
+        }
+    }
+    let version: Value =
+        serde_json::from_str(&get(&server, "/version", "application/json").await.body).unwrap();
+    assert_eq!(version, capture("discovery/version.json"));
+}
