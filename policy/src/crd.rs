@@ -295,15 +295,20 @@ impl Policy {
         }
     }
 
-    /// Picks the policy for a namespace: the first (by name) whose namespaceSelector
-    /// matches the namespace's labels, else the built-in defaults. Policies that do
-    /// not parse are skipped and returned as errors so that callers can report them.
+    /// Picks the policy for a namespace: a policy whose namespaceSelector matches the
+    /// namespace's labels wins over a catch-all one without selector (a team's policy
+    /// refines the cluster default); ties go to the first by name; with none, the
+    /// built-in defaults. Policies that do not parse are skipped and returned as errors
+    /// so that callers can report them.
     pub fn for_namespace<'a>(
         policies: impl IntoIterator<Item = &'a BlueGreenPolicy>,
         namespace_labels: &BTreeMap<String, String>,
     ) -> (Policy, Vec<PolicyError>) {
         let mut sorted: Vec<&BlueGreenPolicy> = policies.into_iter().collect();
-        sorted.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        sorted.sort_by(|a, b| {
+            let catch_all = |p: &BlueGreenPolicy| p.spec.namespace_selector.is_none();
+            (catch_all(a), &a.metadata.name).cmp(&(catch_all(b), &b.metadata.name))
+        });
         let mut errors = Vec::new();
         for candidate in sorted {
             let name = candidate.metadata.name.clone().unwrap_or_default();
@@ -437,6 +442,12 @@ mod tests {
         assert_eq!(policy.warm_window, SignedDuration::from_hours(2));
         let (policy, _) = Policy::for_namespace([&prod], &BTreeMap::new());
         assert_eq!(policy.source, None);
+        let mut cluster_default = BlueGreenPolicy::new("default", BlueGreenPolicySpec::default());
+        cluster_default.metadata.name = Some("default".into());
+        let (policy, _) = Policy::for_namespace([&cluster_default, &prod], &labels_prod);
+        assert_eq!(policy.source.as_deref(), Some("prod"), "a matching selector beats the catch-all");
+        let (policy, _) = Policy::for_namespace([&cluster_default, &prod], &BTreeMap::new());
+        assert_eq!(policy.source.as_deref(), Some("default"));
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub enum ImageVerdict {
         /// `image@sha256:...` to use instead.
         suggestion: Option<String>,
     },
+    /// The string is not an image reference at all.
+    InvalidReference {
+        /// Why it does not parse.
+        reason: String,
+    },
 }
 
 /// Verdicts by image reference, exactly as written in the pod template.

@@ -4,7 +4,9 @@
 //! Never part of a shipped binary.
 
 pub mod apiserver;
+pub mod chart;
+pub mod e2e;
 pub mod recording_webhook;
 pub mod tls;
 
-pub use apiserver::{Config, Denial, TestApiServer, User};
+pub use apiserver::{Config, Denial, ProxyTarget, TestApiServer, User};

@@ -1,64 +1,8 @@
 //! The Helm chart, rendered by the real helm binary, holds the properties the guard
 //! relies on. Run `.ci/tools.sh` first (the README's test command does).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use bluegreen_e2e::chart::{find, helm_command, one, render};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn helm() -> PathBuf {
-    let cached = repo().join(".ci/cache/bin/helm");
-    if cached.exists() {
-        return cached;
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join("helm"))
-                .find(|p| p.exists())
-        })
-        .expect("helm not found: run .ci/tools.sh (the README's test command does)")
-}
-
-/// `helm template` output as JSON values, one per manifest.
-fn render(args: &[&str]) -> Vec<Value> {
-    let output = Command::new(helm())
-        .args([
-            "template",
-            "guard",
-            "charts/bluegreen-guard",
-            "--namespace",
-            "bluegreen-system",
-        ])
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("helm runs");
-    assert!(
-        output.status.success(),
-        "helm template failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
-}
-
-fn find<'a>(manifests: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    manifests.iter().filter(|m| m["kind"] == kind).collect()
-}
-
-fn one<'a>(manifests: &'a [Value], kind: &str) -> &'a Value {
-    let found = find(manifests, kind);
-    assert_eq!(found.len(), 1, "expected one {kind}");
-    found[0]
-}
 
 const CI_ACCOUNT: &str = "--set=policy.switchIdentities.serviceAccounts={ci:deployer}";
 
@@ -70,10 +14,8 @@ fn lint_passes_strictly_for_every_values_file() {
         Some("ci/ha-values.yaml"),
         Some("ci/certmanager-values.yaml"),
     ] {
-        let mut command = Command::new(helm());
-        command
-            .args(["lint", "--strict", "charts/bluegreen-guard"])
-            .current_dir(repo());
+        let mut command = helm_command();
+        command.args(["lint", "--strict", "charts/bluegreen-guard"]);
         if let Some(values) = values {
             command.args(["-f", &format!("charts/bluegreen-guard/{values}")]);
         }
@@ -311,9 +253,8 @@ fn the_guard_pod_is_locked_down_and_probed() {
 
 #[test]
 fn the_crd_is_the_one_the_type_generates() {
-    let output = Command::new(helm())
+    let output = helm_command()
         .args(["show", "crds", "charts/bluegreen-guard"])
-        .current_dir(repo())
         .output()
         .unwrap();
     let shipped: Value = serde_yaml::from_slice(&output.stdout).unwrap();
@@ -391,9 +332,8 @@ fn the_schema_rejects_unknown_keys_and_wrong_types() {
         "--set=policy.rules.readyTarget=block",
         "--set=unsynced=maybe",
     ] {
-        let output = Command::new(helm())
+        let output = helm_command()
             .args(["template", "guard", "charts/bluegreen-guard", bad])
-            .current_dir(repo())
             .output()
             .unwrap();
         assert!(!output.status.success(), "{bad} was accepted");

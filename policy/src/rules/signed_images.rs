@@ -12,6 +12,10 @@ pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
         let verdict = ctx.images.get(image);
         let (problem, fix) = match verdict {
             Some(ImageVerdict::Verified { .. }) => continue,
+            Some(ImageVerdict::InvalidReference { reason }) => (
+                format!("is not a valid image reference ({reason})"),
+                "write it as registry/repository@sha256:<digest>".to_string(),
+            ),
             Some(ImageVerdict::NotPinned { suggestion: Some(pinned) }) => {
                 ("is a tag, not a digest".to_string(), format!("pin it by digest: {pinned}"))
             }
@@ -99,6 +103,7 @@ mod tests {
         "which is signed, but by none of the trusted keys"
     )]
     #[case::mismatch(ImageVerdict::DigestMismatch { payload_digest: "sha256:beef".into() }, "whose payload names another digest (sha256:beef)")]
+    #[case::invalid(ImageVerdict::InvalidReference { reason: "invalid reference format".into() }, "which is not a valid image reference (invalid reference format); write it as registry/repository@sha256:<digest>")]
     #[case::unreachable(ImageVerdict::Unreachable { registry: "registry.local:5000".into(), reason: "timed out after 2s".into() }, "registry registry.local:5000 did not answer in time (timed out after 2s)")]
     fn failed_verification_is_refused(#[case] verdict: ImageVerdict, #[case] expected: &str) {
         let findings = bg006(&enforced().with_image_verdict(GREEN_IMAGE, verdict));

@@ -9,6 +9,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserInfo {
     pub username: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub uid: String,
     pub groups: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

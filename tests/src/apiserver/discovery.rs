@@ -140,6 +140,7 @@ fn subresource_kind(
 ) -> (&'static str, &'static str, &'static str) {
     match subresource {
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
+        Subresource::Proxy if resource.kind == "Pod" => ("", "", "PodProxyOptions"),
         Subresource::Proxy => ("", "", "ServiceProxyOptions"),
         Subresource::Status | Subresource::Finalize => ("", "", resource.kind),
     }
@@ -275,7 +276,10 @@ pub fn openapi_for_path(path: &str) -> Option<Value> {
 /// types, or JSON merge patches for custom resources). No schemas are published.
 fn openapi_document(group: &str, version: &str) -> Value {
     let mut paths = serde_json::Map::new();
-    for resource in resources::in_group_version(group, version) {
+    for resource in resources::in_group_version(group, version)
+        .into_iter()
+        .filter(|r| r.verbs.contains(&"patch"))
+    {
         let scope = if resource.namespaced {
             "namespaces/{namespace}/"
         } else {

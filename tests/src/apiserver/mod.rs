@@ -1,7 +1,9 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
 //! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
 //! subresources, discovery, and validating admission webhooks called exactly like
-//! kube-apiserver 1.36 calls them (see `shared/apiserver-captures`).
+//! kube-apiserver 1.36 calls them (see `shared/apiserver-captures`). Also the Service/Pod
+//! proxy and `SelfSubjectReview`. No controllers run: the Deployment status helpers also keep
+//! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -9,6 +11,12 @@
 //! let server = TestApiServer::start(Config::default().with_namespace("shop")).await?;
 //! let client = server.client("admin").await?;          // a kube::Client as `admin`
 //! let kubeconfig = server.write_kubeconfig("alice", "shop", std::path::Path::new("/tmp"))?;
+//! // After `put_object` of Deployment `app-green`: 2 ready Pods, whose proxied traffic
+//! // (`/api/v1/namespaces/shop/services/app-green:80/proxy/healthz`) goes to a local server.
+//! # use bluegreen_e2e::ProxyTarget;
+//! server.mark_deployment_rolled_out("shop", "app-green")?;
+//! let green = ProxyTarget::Pods("app=shop,color=green".into());
+//! server.route_proxy("shop", green, "http://127.0.0.1:8081")?;
 //! # let _ = (client, kubeconfig); Ok(()) }
 //! ```
 
@@ -19,9 +27,12 @@ mod discovery;
 mod kubeconfig;
 mod object;
 mod patch;
+mod pods;
+mod proxy;
 mod read;
 mod resources;
 mod response;
+mod review;
 mod route;
 mod scale;
 mod seed;
@@ -46,6 +57,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 pub use auth::{Denial, User, UserInfo, builtin_users};
+pub use proxy::ProxyTarget;
 pub use seed::SeedError;
 
 use crate::tls::{TestCertificates, TlsError, install_crypto_provider};
@@ -113,10 +125,13 @@ pub enum ServerError {
     Client(String),
     #[error(transparent)]
     Seed(#[from] SeedError),
+    #[error("registering a proxy route: {0}")]
+    ProxyRoute(String),
 }
 
 struct ServerState {
     store: Store,
+    proxy_routes: proxy::ProxyRoutes,
     users: Users,
     require_namespaces: bool,
     address: SocketAddr,
@@ -140,6 +155,7 @@ impl TestApiServer {
         let address = listener.local_addr()?;
         let state = Arc::new(ServerState {
             store: Store::default(),
+            proxy_routes: proxy::ProxyRoutes::default(),
             users: Users::new(config.users),
             require_namespaces: config.require_namespaces,
             address,
@@ -248,7 +264,8 @@ impl TestApiServer {
     }
 
     /// Writes the status the deployment controller would write once the current generation is
-    /// fully rolled out and available (no controllers run here).
+    /// fully rolled out and available (no controllers run here), and leaves `spec.replicas`
+    /// ready Pods of the current template, as the ReplicaSet controller and kubelets would.
     pub fn mark_deployment_rolled_out(
         &self,
         namespace: &str,
@@ -262,7 +279,8 @@ impl TestApiServer {
         )?)
     }
 
-    /// Writes the status of a Deployment whose pods are not ready (not rolled out).
+    /// Writes the status of a Deployment whose pods are not ready (not rolled out); its Pods
+    /// run but are not Ready.
     pub fn mark_deployment_not_ready(
         &self,
         namespace: &str,
@@ -276,7 +294,8 @@ impl TestApiServer {
         )?)
     }
 
-    /// Writes any Deployment status.
+    /// Writes any Deployment status; the Deployment gets `status.replicas` Pods, the first
+    /// `status.readyReplicas` of them Ready.
     pub fn set_deployment_status(
         &self,
         namespace: &str,
@@ -289,6 +308,41 @@ impl TestApiServer {
             name,
             |_| status.clone(),
         )?)
+    }
+
+    /// The Pods of a Deployment (those its selector matches), sorted by name. They follow the
+    /// last status helper call: writes through the API do not create or delete Pods.
+    pub fn deployment_pods(&self, namespace: &str, name: &str) -> Result<Vec<Value>, ServerError> {
+        let deployment = self
+            .object("apps/v1", "Deployment", Some(namespace), name)
+            .ok_or_else(|| SeedError::NotFound {
+                resource: "deployments.apps".into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            })?;
+        Ok(pods::of_deployment(&self.state.store, &deployment)?)
+    }
+
+    /// Adds a restart to every container of a Pod, as after a crash the kubelet recovered
+    /// from (the Pod stays Ready; a "degrading" new color).
+    pub fn bump_pod_restart_count(&self, namespace: &str, pod: &str) -> Result<Value, ServerError> {
+        Ok(pods::bump_restart_count(&self.state.store, namespace, pod)?)
+    }
+
+    /// Sends the API server proxy's traffic for `target` in `namespace` to `backend`
+    /// (`http://127.0.0.1:<port>`, an HTTP server of the test). A Service still needs ready Pods
+    /// (503 `no endpoints available` otherwise); a Service without its own route goes to its
+    /// first ready Pod's route. The latest matching registration wins.
+    pub fn route_proxy(
+        &self,
+        namespace: &str,
+        target: ProxyTarget,
+        backend: &str,
+    ) -> Result<(), ServerError> {
+        self.state
+            .proxy_routes
+            .add(namespace, target, backend)
+            .map_err(ServerError::ProxyRoute)
     }
 
     /// Forgets the event history like an etcd compaction: watches from older resourceVersions
@@ -315,16 +369,16 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
         .map(|Query(query)| query)
         .unwrap_or_default();
     let pretty = response::wants_pretty(&parts.headers, query.get("pretty").map(String::as_str));
-    let reply = dispatch(
-        &state,
-        &parts.method,
-        parts.uri.path(),
-        &parts.headers,
-        &query,
-        body,
-    )
-    .await
-    .unwrap_or_else(Reply::from);
+    let request = Incoming {
+        method: &parts.method,
+        path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        query: &query,
+    };
+    let reply = dispatch(&state, &request, body)
+        .await
+        .unwrap_or_else(Reply::from);
     response::render(reply, pretty)
 }
 
@@ -347,15 +401,19 @@ fn public_reply(route: &Route) -> Option<Reply> {
     }
 }
 
-async fn dispatch(
-    state: &ServerState,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    body: Body,
-) -> Outcome {
-    let route = route::parse(path);
+/// A request as the handlers see it.
+struct Incoming<'a> {
+    method: &'a Method,
+    path: &'a str,
+    /// The query string as sent, which the proxy forwards.
+    raw_query: Option<&'a str>,
+    headers: &'a HeaderMap,
+    query: &'a HashMap<String, String>,
+}
+
+async fn dispatch(state: &ServerState, request: &Incoming<'_>, body: Body) -> Outcome {
+    let (method, headers, query) = (request.method, request.headers, request.query);
+    let route = route::parse(request.path);
     if let Some(reply) = public_reply(&route) {
         return Ok(reply);
     }
@@ -419,11 +477,62 @@ async fn dispatch(
         // Health and version were answered before authentication.
         Route::Unknown | Route::Health | Route::Version => Err(ApiError::no_such_path().into()),
         Route::Resource(target) => {
-            let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-                .await
-                .map_err(|err| ApiError::bad_request(format!("reading the request body: {err}")))?;
+            let body = read_body(body).await?;
             serve_resource(state, user, method, headers, query, &target, &body).await
         }
+        Route::Proxy { target, path } => {
+            let verb = proxy_verb(method).ok_or_else(ApiError::method_not_allowed)?;
+            authorize(user, &target, verb)?;
+            let incoming = proxy::Incoming {
+                method,
+                headers,
+                query: request.raw_query,
+                body: read_body(body).await?,
+            };
+            Ok(proxy::serve(&state.store, &state.proxy_routes, &target, &path, incoming).await?)
+        }
+    }
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|err| ApiError::bad_request(format!("reading the request body: {err}")))
+}
+
+/// The RBAC verb of a proxy request (kube-apiserver's connect verbs follow the HTTP method).
+fn proxy_verb(method: &Method) -> Option<&'static str> {
+    match method.as_str() {
+        "GET" | "HEAD" => Some("get"),
+        "POST" => Some("create"),
+        "PUT" => Some("update"),
+        "PATCH" => Some("patch"),
+        "DELETE" => Some("delete"),
+        _ => None,
+    }
+}
+
+/// RBAC: refuses what the user's denials name.
+fn authorize(user: &User, target: &Target, verb: &str) -> Result<(), ApiError> {
+    let resource = target.resource;
+    let request = AccessRequest {
+        verb,
+        group: resource.group,
+        resource: resource.plural,
+        subresource: target.subresource.map(resources::Subresource::name),
+        namespace: target.namespace.as_deref(),
+    };
+    if user.allowed(&request) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            resource,
+            request.subresource,
+            target.name.as_deref(),
+            request.namespace,
+            user.name(),
+            verb,
+        ))
     }
 }
 
@@ -454,30 +563,14 @@ async fn serve_resource(
     body: &[u8],
 ) -> Outcome {
     let resource = target.resource;
-    let verb = verb(method, target, query).ok_or_else(ApiError::method_not_allowed)?;
+    let verb = verb(method, target, query)
+        .filter(|verb| target.subresource.is_some() || resource.verbs.contains(verb))
+        .ok_or_else(ApiError::method_not_allowed)?;
     let content_type = header_str(headers, header::CONTENT_TYPE);
-    let authorize = |verb: &str| -> Result<(), ApiError> {
-        let request = AccessRequest {
-            verb,
-            group: resource.group,
-            resource: resource.plural,
-            subresource: target.subresource.map(resources::Subresource::name),
-            namespace: target.namespace.as_deref(),
-        };
-        if user.allowed(&request) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                resource,
-                request.subresource,
-                target.name.as_deref(),
-                request.namespace,
-                user.name(),
-                verb,
-            ))
-        }
-    };
-    authorize(verb)?;
+    authorize(user, target, verb)?;
+    if std::ptr::eq(resource, resources::self_subject_reviews()) {
+        return Ok(review::self_subject_review(&user.info));
+    }
     let applying_new_object = verb == "patch"
         && PatchType::from_content_type(content_type).ok() == Some(PatchType::Apply)
         && target.subresource.is_none()
@@ -491,7 +584,7 @@ async fn serve_resource(
             .is_none();
     if applying_new_object {
         // Server-side apply that creates needs the create permission too.
-        authorize("create")?;
+        authorize(user, target, "create")?;
     }
 
     let representation =

@@ -23,11 +23,6 @@ pub fn get(store: &Store, target: &Target, representation: Representation) -> Ap
         .ok_or_else(|| ApiError::not_found(resource, name))?;
     let body = match target.subresource {
         Some(Subresource::Scale) => scale::from_deployment(&stored),
-        Some(Subresource::Proxy) => {
-            return Err(ApiError::service_unavailable(format!(
-                "no endpoints available for service \"{name}\""
-            )));
-        }
         _ => match representation {
             Representation::Object => stored,
             Representation::Table => {

@@ -166,6 +166,15 @@ pub static RESOURCES: &[ResourceType] = &[
         delete_returns_object: true,
         ..builtin("", "namespaces", "namespace", "Namespace", false)
     },
+    // Pods exist only as the stand-in for controllers writes them (`pods.rs`).
+    ResourceType {
+        short_names: &["po"],
+        categories: &["all"],
+        subresources: &[Subresource::Proxy, Subresource::Status],
+        storage_version_hash: Some("xPOwRZ+Yhw8="),
+        delete_returns_object: true,
+        ..builtin("", "pods", "pod", "Pod", true)
+    },
     ResourceType {
         storage_version_hash: Some("S6u1pOWzb84="),
         ..builtin("", "secrets", "secret", "Secret", true)
@@ -185,6 +194,32 @@ pub static RESOURCES: &[ResourceType] = &[
         storage_version_hash: Some("8aSe+NMegvE="),
         generation: GenerationPolicy::SpecOrAnnotationChange,
         ..builtin("apps", "deployments", "deployment", "Deployment", true)
+    },
+    // Not stored: a POST answers with the caller's identity (`review.rs`).
+    ResourceType {
+        verbs: &["create"],
+        ..builtin(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "selfsubjectreview",
+            "SelfSubjectReview",
+            false,
+        )
+    },
+    // Read by the guard and the plugin for BG002 (an HPA's current replicas).
+    ResourceType {
+        version: "v2",
+        short_names: &["hpa"],
+        categories: &["all"],
+        subresources: &[Subresource::Status],
+        generation: GenerationPolicy::SpecChange,
+        ..builtin(
+            "autoscaling",
+            "horizontalpodautoscalers",
+            "horizontalpodautoscaler",
+            "HorizontalPodAutoscaler",
+            true,
+        )
     },
     ResourceType {
         short_names: &["netpol"],
@@ -269,6 +304,19 @@ pub fn webhook_configurations() -> &'static ResourceType {
 
 pub fn deployments() -> &'static ResourceType {
     find("apps", "v1", "deployments").expect("deployments are served")
+}
+
+pub fn pods() -> &'static ResourceType {
+    find("", "v1", "pods").expect("pods are served")
+}
+
+pub fn services() -> &'static ResourceType {
+    find("", "v1", "services").expect("services are served")
+}
+
+pub fn self_subject_reviews() -> &'static ResourceType {
+    find("authentication.k8s.io", "v1", "selfsubjectreviews")
+        .expect("selfsubjectreviews are served")
 }
 
 /// The API groups other than core, in discovery order, each with its versions.

@@ -32,10 +32,19 @@ pub enum Route {
     /// `/openapi/v2`, which clients read as protobuf.
     OpenApiV2,
     Resource(Target),
+    /// `/api/v1/namespaces/<ns>/services|pods/<[scheme:]name[:port]>/proxy<path>`: the target's
+    /// name is the whole `[scheme:]name[:port]` id; `path` is what follows `proxy`.
+    Proxy {
+        target: Target,
+        path: String,
+    },
     Unknown,
 }
 
 pub fn parse(path: &str) -> Route {
+    if let Some(route) = proxy_route(path) {
+        return route;
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["healthz" | "livez" | "readyz", ..] => Route::Health,
@@ -58,6 +67,29 @@ pub fn parse(path: &str) -> Route {
         ["apis", group, version, rest @ ..] => resource_route(group, version, rest),
         _ => Route::Unknown,
     }
+}
+
+/// Proxy paths are matched on the raw path: everything after `proxy`, trailing slash included,
+/// goes to the backend.
+fn proxy_route(path: &str) -> Option<Route> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let mut parts = rest.splitn(4, '/');
+    let (namespace, plural, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let tail = parts.next()?.strip_prefix("proxy")?;
+    if !(tail.is_empty() || tail.starts_with('/')) || namespace.is_empty() || id.is_empty() {
+        return None;
+    }
+    let resource = resources::find("", "v1", plural)
+        .filter(|resource| resource.has_subresource(Subresource::Proxy))?;
+    Some(Route::Proxy {
+        target: Target {
+            resource,
+            namespace: Some(namespace.to_string()),
+            name: Some(id.to_string()),
+            subresource: Some(Subresource::Proxy),
+        },
+        path: tail.to_string(),
+    })
 }
 
 fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
@@ -128,6 +160,29 @@ mod tests {
             parse("/apis/apps/v1/namespaces/x/deployments/a/b/c"),
             Route::Unknown
         ));
-        assert!(matches!(parse("/api/v1/namespaces/x/pods"), Route::Unknown));
+        assert!(matches!(
+            parse("/api/v1/namespaces/x/endpoints"),
+            Route::Unknown
+        ));
+    }
+
+    #[test]
+    fn proxy_paths_keep_the_id_and_the_rest_of_the_path() {
+        let Route::Proxy { target, path } =
+            parse("/api/v1/namespaces/shop/services/http:app-green:80/proxy/api/v1/")
+        else {
+            panic!("not a proxy route");
+        };
+        assert_eq!(target.resource.plural, "services");
+        assert_eq!(target.name.as_deref(), Some("http:app-green:80"));
+        assert_eq!(path, "/api/v1/");
+        assert!(matches!(
+            parse("/api/v1/namespaces/shop/pods/app-1/proxy"),
+            Route::Proxy { path, .. } if path.is_empty()
+        ));
+        assert!(matches!(
+            parse("/api/v1/namespaces/shop/configmaps/x/proxy/"),
+            Route::Unknown
+        ));
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::defaults;
 use super::object;
+use super::pods;
 use super::resources::{self, ResourceType};
 use super::store::{CommitError, ObjectKey, Store};
 use super::validation;
@@ -105,7 +106,8 @@ pub fn put(store: &Store, manifest: &Value) -> Result<Value, SeedError> {
     result.map_err(|_| SeedError::Conflict(name))
 }
 
-/// Replaces a Deployment's `status` (what the deployment controller would write).
+/// Replaces a Deployment's `status` (what the deployment controller would write) and makes its
+/// Pods match it (what the ReplicaSet controller and kubelets would do).
 pub fn set_deployment_status(
     store: &Store,
     namespace: &str,
@@ -124,7 +126,11 @@ pub fn set_deployment_status(
         let rv = object::resource_version(&current).unwrap_or_default();
         match store.update(&key, rv, updated) {
             Err(CommitError::Changed) => continue,
-            other => return other.map_err(|_| SeedError::Conflict(name.to_string())),
+            Err(_) => return Err(SeedError::Conflict(name.to_string())),
+            Ok(deployment) => {
+                pods::sync(store, &deployment)?;
+                return Ok(deployment);
+            }
         }
     }
 }

@@ -168,6 +168,47 @@ fn columns(resource: &ResourceType) -> Vec<Column> {
                 cell: |o| json!(selector_text(object::at(o, &["spec", "selector"]))),
             },
         ]),
+        ("", "Pod") => columns.extend([
+            Column {
+                name: "Ready",
+                cell_type: "string",
+                description: "The aggregate readiness state of this pod for accepting traffic.",
+                priority: 0,
+                cell: |o| {
+                    let statuses = container_statuses(o);
+                    let ready = statuses.iter().filter(|s| s["ready"] == true).count();
+                    json!(format!("{ready}/{}", statuses.len()))
+                },
+            },
+            Column {
+                name: "Status",
+                cell_type: "string",
+                description: "The aggregate status of the containers in this pod.",
+                priority: 0,
+                cell: |o| string(o, &["status", "phase"]),
+            },
+            Column {
+                name: "Restarts",
+                cell_type: "string",
+                description: "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                priority: 0,
+                cell: |o| {
+                    let restarts: i64 = container_statuses(o)
+                        .iter()
+                        .filter_map(|s| s["restartCount"].as_i64())
+                        .sum();
+                    json!(restarts.to_string())
+                },
+            },
+            age_column(),
+            Column {
+                name: "IP",
+                cell_type: "string",
+                description: "IP address assigned to the pod",
+                priority: 1,
+                cell: |o| string(o, &["status", "podIP"]),
+            },
+        ]),
         ("", "Namespace") => columns.extend([
             Column {
                 name: "Status",
@@ -217,6 +258,13 @@ fn columns(resource: &ResourceType) -> Vec<Column> {
         _ => columns.push(age_column()),
     }
     columns
+}
+
+fn container_statuses(o: &Value) -> Vec<Value> {
+    object::at(o, &["status", "containerStatuses"])
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn age_column() -> Column {

@@ -1,0 +1,94 @@
+//! The guard's Helm chart rendered by the real helm binary, so tests check the chart
+//! and scenarios register the guard with the chart's own webhook configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The helm binary `.ci/tools.sh` installs, else one on PATH.
+pub fn helm() -> PathBuf {
+    let cached = repo().join(".ci/cache/bin/helm");
+    if cached.exists() {
+        return cached;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("helm"))
+                .find(|p| p.exists())
+        })
+        .expect("helm not found: run .ci/tools.sh (the README's test command does)")
+}
+
+/// A helm command run from the repository root.
+pub fn helm_command() -> Command {
+    let mut command = Command::new(helm());
+    command.current_dir(repo());
+    command
+}
+
+/// `helm template` of the chart into namespace `bluegreen-system` (release `guard`), as
+/// JSON values, one per manifest.
+pub fn render(args: &[&str]) -> Vec<Value> {
+    let output = helm_command()
+        .args([
+            "template",
+            "guard",
+            "charts/bluegreen-guard",
+            "--namespace",
+            "bluegreen-system",
+        ])
+        .args(args)
+        .output()
+        .expect("helm runs");
+    assert!(
+        output.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("helm prints UTF-8");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("helm renders YAML"))
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// Every rendered manifest of that kind.
+pub fn find<'a>(manifests: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    manifests.iter().filter(|m| m["kind"] == kind).collect()
+}
+
+/// The one rendered manifest of that kind.
+pub fn one<'a>(manifests: &'a [Value], kind: &str) -> &'a Value {
+    let found = find(manifests, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}");
+    found[0]
+}
+
+/// The chart's ValidatingWebhookConfiguration with every webhook pointed at `url`
+/// (the guard runs as a local process, not behind a Service) and trusting `ca_bundle`.
+pub fn webhook_configuration(values: &[&str], url: &str, ca_bundle: &str) -> Value {
+    let manifests = render(values);
+    let mut config = one(&manifests, "ValidatingWebhookConfiguration").clone();
+    for webhook in config["webhooks"].as_array_mut().expect("webhooks") {
+        webhook["clientConfig"] = serde_json::json!({"url": url, "caBundle": ca_bundle});
+    }
+    config
+}
+
+/// The guard container's arguments as the chart's Deployment passes them.
+pub fn guard_args(values: &[&str]) -> Vec<String> {
+    let manifests = render(values);
+    one(&manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .collect()
+}

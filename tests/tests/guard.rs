@@ -1,0 +1,436 @@
+//! bluegreen-guard end to end: the real guard process, registered with the chart's
+//! webhook configuration, judging writes made with the real kubectl against the test
+//! API server (or a real cluster, see README "End-to-end tests on a real cluster").
+//! Every refusal asserts the exact message kubectl prints and that nothing changed.
+
+use bluegreen_e2e::e2e::apps::{self, BLUE_IMAGE};
+use bluegreen_e2e::e2e::guard::Guard;
+use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
+use serde_json::{Value, json};
+
+const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
+
+/// The Service-selector app (blue live) with `green_ready` of 3 green replicas
+/// available, the policy with `rules`, then the guard started and registered.
+async fn release(name: &str, green_ready: i64, rules: Value) -> (Cluster, Guard) {
+    release_with(name, apps::service_app("blue"), green_ready, rules).await
+}
+
+async fn release_with(
+    name: &str,
+    manifests: Vec<Value>,
+    green_ready: i64,
+    rules: Value,
+) -> (Cluster, Guard) {
+    let cluster = Cluster::start(name).await;
+    let mut objects = manifests;
+    objects.push(apps::policy(&cluster.namespace, rules));
+    cluster.apply(&objects).await;
+    cluster.set_rollout("api-blue", 3).await;
+    cluster.set_rollout("api-green", green_ready).await;
+    let guard = Guard::start(&cluster).await;
+    guard.register(&cluster, &[]).await;
+    (cluster, guard)
+}
+
+async fn selector_color(cluster: &Cluster) -> (String, String) {
+    let service = cluster
+        .get("v1", "Service", "api")
+        .await
+        .expect("service api");
+    (
+        service["spec"]["selector"]["color"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        service["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+fn denied(webhook: &str, message: &str) -> String {
+    format!(
+        "Error from server: admission webhook \"{webhook}.bluegreen.dev\" denied the request: {message}\n"
+    )
+}
+
+const UNREADY_GREEN: &str = "BG001 ready-target: green (Deployment api-green) is not ready to take traffic: 0/3 replicas updated, 0/3 replicas available; wait for the rollout (kubectl rollout status deployment/api-green) or fix its pods, then switch";
+
+#[tokio::test]
+async fn a_switch_to_an_unready_green_is_refused_and_the_service_is_unchanged() {
+    let (cluster, _guard) = release("unready", 0, json!({})).await;
+    let before = selector_color(&cluster).await;
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), denied("routers", UNREADY_GREEN));
+    assert_eq!(selector_color(&cluster).await, before);
+}
+
+#[tokio::test]
+async fn only_the_ci_account_may_switch() {
+    let (cluster, _guard) = release("identity", 3, json!({})).await;
+    let before = selector_color(&cluster).await;
+    let out = cluster
+        .kubectl(Who::Alice, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let policy = apps::policy_name(&cluster.namespace);
+    assert_eq!(
+        stderr(&out),
+        denied(
+            "routers",
+            &format!(
+                "BG003 switch-identity: user alice may not change the traffic of svc/api: BlueGreenPolicy {policy} allows only serviceaccount ci:deployer; run the switch from CI (kubectl bluegreen promote svc/api) or, in an emergency, as a member of the break-glass group"
+            )
+        )
+    );
+    assert_eq!(selector_color(&cluster).await, before);
+
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert_eq!(
+        (
+            out.status.code(),
+            stdout(&out).as_str(),
+            stderr(&out).as_str()
+        ),
+        (Some(0), "service/api patched\n", "")
+    );
+    assert_eq!(selector_color(&cluster).await.0, "green");
+}
+
+#[tokio::test]
+async fn removing_the_app_label_from_a_router_is_a_privileged_change() {
+    let (cluster, _guard) = release("unlabel", 3, json!({})).await;
+    let out = cluster
+        .kubectl(Who::Alice, &["label", "svc", "api", "bluegreen.dev/app-"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(
+            &denied(
+                "routers",
+                "BG003 switch-identity: user alice may not change the traffic of svc/api"
+            )
+            .trim_end()
+            .to_string()
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let service = cluster.get("v1", "Service", "api").await.unwrap();
+    assert_eq!(service["metadata"]["labels"]["bluegreen.dev/app"], "api");
+}
+
+#[tokio::test]
+async fn config_drift_on_the_idle_color_is_refused() {
+    let (cluster, _guard) = release("drift", 3, json!({})).await;
+    let before = cluster
+        .get("apps/v1", "Deployment", "api-green")
+        .await
+        .unwrap();
+    let drift = r#"{"spec":{"template":{"spec":{"containers":[{"name":"api","envFrom":[{"configMapRef":{"name":"api-settings"}},{"secretRef":{"name":"db-credentials-v2"}}]}]}}}}"#;
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "deployment", "api-green", "-p", drift])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        denied(
+            "workloads",
+            "BG004 config-parity: green references Secret db-credentials-v2, blue references Secret db-credentials; both colors must read the same Secret (change it in place, then restart both colors) so a rollback restores the same configuration"
+        )
+    );
+    let after = cluster
+        .get("apps/v1", "Deployment", "api-green")
+        .await
+        .unwrap();
+    assert_eq!(
+        after["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test]
+async fn a_network_policy_that_selects_one_color_is_refused() {
+    let (cluster, _guard) = release("netpol", 3, json!({})).await;
+    let blue_only = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "blue-only", "labels": {"bluegreen.dev/app": "api"}},
+        "spec": {"podSelector": {"matchLabels": {"app": "api", "color": "blue"}}, "ingress": [{}]}
+    });
+    let file = cluster.manifest_file("blue-only.json", &blue_only);
+    let out = cluster
+        .kubectl(Who::Admin, &["create", "-f", file.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("Error from server: error when creating \"{}\": {}", file.display(), denied("workloads", "BG005 netpol-parity: NetworkPolicy blue-only selects blue pods (Deployment api-blue) but not green pods (Deployment api-green); select both colors (match the app's labels, not color) so a switch never changes who may reach the app").trim_start_matches("Error from server: "))
+    );
+    assert!(
+        cluster
+            .get("networking.k8s.io/v1", "NetworkPolicy", "blue-only")
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_live_color_is_never_changed_in_place() {
+    let (cluster, _guard) = release("immutable", 3, json!({})).await;
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &[
+                "set",
+                "image",
+                "deployment/api-blue",
+                "api=registry.example.com/shop/api:hotfix",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("error: failed to patch image update to pod template: {}", denied("workloads", &format!("BG009 immutable-live: Deployment api-blue runs the live color blue of svc/api; changing it in place (container api image {BLUE_IMAGE} → registry.example.com/shop/api:hotfix) is a rolling update on live traffic; deploy to the idle color and promote it: kubectl bluegreen deploy svc/api --image api=registry.example.com/shop/api:hotfix")).trim_start_matches("Error from server: "))
+    );
+    let live = cluster
+        .get("apps/v1", "Deployment", "api-blue")
+        .await
+        .unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        BLUE_IMAGE
+    );
+}
+
+#[tokio::test]
+async fn the_previous_color_stays_warm_after_a_switch() {
+    let switched_at = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5);
+    let mut manifests = apps::service_app("green");
+    manifests[2]["metadata"]["annotations"] = json!({
+        "bluegreen.dev/live-since": switched_at.to_string(),
+        "bluegreen.dev/previous-color": "blue"
+    });
+    let (cluster, _guard) = release_with("warm", manifests, 3, json!({})).await;
+    let until = switched_at + jiff::SignedDuration::from_mins(30);
+    let warm = |action: &str| {
+        format!(
+            "BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until {until} (warm window 30m after the switch at {switched_at}); {action} now would make a rollback slow; wait until {until}, then retire it (kubectl bluegreen retire svc/api)"
+        )
+    };
+    let out = cluster
+        .kubectl(Who::Admin, &["delete", "deployment", "api-blue"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), denied("workloads", &warm("deleting it")));
+    // A Scale object has no labels: only the chart's separate scale webhook sees this.
+    let out = cluster
+        .kubectl(
+            Who::Admin,
+            &["scale", "deployment", "api-blue", "--replicas=0"],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        denied("scale", &warm("scaling it to 0 replicas"))
+    );
+    let blue = cluster
+        .get("apps/v1", "Deployment", "api-blue")
+        .await
+        .expect("still there");
+    assert_eq!(blue["spec"]["replicas"], 3);
+}
+
+#[tokio::test]
+async fn warn_mode_allows_the_switch_and_kubectl_prints_the_warning() {
+    let (cluster, _guard) = release("warn", 0, json!({"readyTarget": "warn"})).await;
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), format!("Warning: {UNREADY_GREEN}\n"));
+    assert_eq!(selector_color(&cluster).await.0, "green");
+}
+
+#[tokio::test]
+async fn dry_run_switches_are_judged_without_side_effects() {
+    let (cluster, _guard) = release("dryrun", 0, json!({})).await;
+    let before = selector_color(&cluster).await;
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &[
+                "patch",
+                "svc",
+                "api",
+                "--dry-run=server",
+                "-p",
+                SWITCH_TO_GREEN,
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), denied("routers", UNREADY_GREEN));
+    cluster.set_rollout("api-green", 3).await;
+    let allowed = wait_until_allowed(
+        &cluster,
+        &[
+            "patch",
+            "svc",
+            "api",
+            "--dry-run=server",
+            "-p",
+            SWITCH_TO_GREEN,
+        ],
+    )
+    .await;
+    assert_eq!(stdout(&allowed), "service/api patched\n");
+    assert_eq!(selector_color(&cluster).await, before);
+}
+
+/// Retries (bounded) until the guard's caches have caught up with a change and the
+/// write is allowed; returns that successful run.
+async fn wait_until_allowed(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    for _ in 0..100 {
+        let out = cluster.kubectl(Who::Ci, args).await;
+        if out.status.success() {
+            return out;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "still refused: {}",
+        stderr(&cluster.kubectl(Who::Ci, args).await)
+    );
+}
+
+#[tokio::test]
+async fn a_policy_change_takes_effect_without_restarting_the_guard() {
+    let (cluster, _guard) = release("policychange", 0, json!({})).await;
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &[
+                "patch",
+                "svc",
+                "api",
+                "--dry-run=server",
+                "-p",
+                SWITCH_TO_GREEN,
+            ],
+        )
+        .await;
+    assert_eq!(stderr(&out), denied("routers", UNREADY_GREEN));
+    cluster
+        .apply(&[apps::policy(
+            &cluster.namespace,
+            json!({"readyTarget": "warn"}),
+        )])
+        .await;
+    let allowed = wait_until_allowed(
+        &cluster,
+        &[
+            "patch",
+            "svc",
+            "api",
+            "--dry-run=server",
+            "-p",
+            SWITCH_TO_GREEN,
+        ],
+    )
+    .await;
+    assert_eq!(stderr(&allowed), format!("Warning: {UNREADY_GREEN}\n"));
+}
+
+#[tokio::test]
+async fn with_the_guard_down_switches_fail_closed_and_workloads_follow_the_failure_policy() {
+    let (cluster, mut guard) = release("down", 3, json!({})).await;
+    guard
+        .register(&cluster, &["--set=webhook.failurePolicy=Ignore"])
+        .await;
+    guard.stop();
+    let address = guard
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches("/validate")
+        .to_string();
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Error from server (InternalError): Internal error occurred: failed calling webhook \"routers.bluegreen.dev\": failed to call webhook: Post \"https://{address}/validate?timeout=5s\": dial tcp {address}: connect: connection refused\n"
+        )
+    );
+    assert_eq!(selector_color(&cluster).await.0, "blue");
+    // Deployments use the chart's failurePolicy value (Ignore here): the write goes through.
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["scale", "deployment", "api-green", "--replicas=4"],
+        )
+        .await;
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "deployment.apps/api-green scaled\n")
+    );
+
+    guard.restart().await;
+    let out = cluster
+        .kubectl(Who::Alice, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert!(
+        stderr(&out).contains("BG003 switch-identity: user alice"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_guard_whose_caches_have_not_synced_refuses_and_is_not_ready() {
+    let cluster = Cluster::start("unsynced").await;
+    cluster.apply(&apps::service_app("blue")).await;
+    let unreachable = cluster.manifest_file("unreachable.kubeconfig", &json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": true}}],
+        "users": [{"name": "dead", "user": {"token": "none"}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "dead"}}]
+    }));
+    let guard = Guard::launch(unreachable);
+    guard.register(&cluster, &[]).await;
+    let probes = guard.probes.unwrap();
+    let mut readiness = None;
+    for _ in 0..100 {
+        readiness = bluegreen_e2e::e2e::guard::probe(probes, "/readyz").await;
+        if readiness.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(readiness, Some(503));
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let message = stderr(&out);
+    assert!(
+        message.contains(
+            "denied the request: bluegreen-guard is starting and its caches are still syncing ("
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("so it cannot judge this write yet; retry in a few seconds\n"),
+        "{message}"
+    );
+}
