@@ -445,7 +445,11 @@ mod tests {
         let mut cluster_default = BlueGreenPolicy::new("default", BlueGreenPolicySpec::default());
         cluster_default.metadata.name = Some("default".into());
         let (policy, _) = Policy::for_namespace([&cluster_default, &prod], &labels_prod);
-        assert_eq!(policy.source.as_deref(), Some("prod"), "a matching selector beats the catch-all");
+        assert_eq!(
+            policy.source.as_deref(),
+            Some("prod"),
+            "a matching selector beats the catch-all"
+        );
         let (policy, _) = Policy::for_namespace([&cluster_default, &prod], &BTreeMap::new());
         assert_eq!(policy.source.as_deref(), Some("default"));
     }
