@@ -9,6 +9,10 @@ use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
 use serde_json::{Value, json};
 
 const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
+/// `kubectl patch` switching Service `api` to green.
+const SWITCH: &[&str] = SWITCH;
+/// The same switch, judged by admission but not stored.
+const DRY_RUN_SWITCH: &[&str] = DRY_RUN_SWITCH;
 
 /// The Service-selector app (blue live) with `green_ready` of 3 green replicas
 /// available, the policy with `rules`, then the guard started and registered.
@@ -62,9 +66,7 @@ const UNREADY_GREEN: &str = "BG001 ready-target: green (Deployment api-green) is
 async fn a_switch_to_an_unready_green_is_refused_and_the_service_is_unchanged() {
     let (cluster, _guard) = release("unready", 0, json!({})).await;
     let before = selector_color(&cluster).await;
-    let out = cluster
-        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), denied("routers", UNREADY_GREEN));
     assert_eq!(selector_color(&cluster).await, before);
@@ -74,9 +76,7 @@ async fn a_switch_to_an_unready_green_is_refused_and_the_service_is_unchanged() 
 async fn only_the_ci_account_may_switch() {
     let (cluster, _guard) = release("identity", 3, json!({})).await;
     let before = selector_color(&cluster).await;
-    let out = cluster
-        .kubectl(Who::Alice, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Alice, SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
     let policy = apps::policy_name(&cluster.namespace);
     assert_eq!(
@@ -90,9 +90,7 @@ async fn only_the_ci_account_may_switch() {
     );
     assert_eq!(selector_color(&cluster).await, before);
 
-    let out = cluster
-        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(
         (
             out.status.code(),
@@ -252,9 +250,7 @@ async fn the_previous_color_stays_warm_after_a_switch() {
 #[tokio::test]
 async fn warn_mode_allows_the_switch_and_kubectl_prints_the_warning() {
     let (cluster, _guard) = release("warn", 0, json!({"readyTarget": "warn"})).await;
-    let out = cluster
-        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), format!("Warning: {UNREADY_GREEN}\n"));
     assert_eq!(selector_color(&cluster).await.0, "green");
@@ -264,34 +260,11 @@ async fn warn_mode_allows_the_switch_and_kubectl_prints_the_warning() {
 async fn dry_run_switches_are_judged_without_side_effects() {
     let (cluster, _guard) = release("dryrun", 0, json!({})).await;
     let before = selector_color(&cluster).await;
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &[
-                "patch",
-                "svc",
-                "api",
-                "--dry-run=server",
-                "-p",
-                SWITCH_TO_GREEN,
-            ],
-        )
-        .await;
+    let out = cluster.kubectl(Who::Ci, DRY_RUN_SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out), denied("routers", UNREADY_GREEN));
     cluster.set_rollout("api-green", 3).await;
-    let allowed = wait_until_allowed(
-        &cluster,
-        &[
-            "patch",
-            "svc",
-            "api",
-            "--dry-run=server",
-            "-p",
-            SWITCH_TO_GREEN,
-        ],
-    )
-    .await;
+    let allowed = wait_until_allowed(&cluster, DRY_RUN_SWITCH).await;
     assert_eq!(stdout(&allowed), "service/api patched\n");
     assert_eq!(selector_color(&cluster).await, before);
 }
@@ -315,19 +288,7 @@ async fn wait_until_allowed(cluster: &Cluster, args: &[&str]) -> std::process::O
 #[tokio::test]
 async fn a_policy_change_takes_effect_without_restarting_the_guard() {
     let (cluster, _guard) = release("policychange", 0, json!({})).await;
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &[
-                "patch",
-                "svc",
-                "api",
-                "--dry-run=server",
-                "-p",
-                SWITCH_TO_GREEN,
-            ],
-        )
-        .await;
+    let out = cluster.kubectl(Who::Ci, DRY_RUN_SWITCH).await;
     assert_eq!(stderr(&out), denied("routers", UNREADY_GREEN));
     cluster
         .apply(&[apps::policy(
@@ -335,18 +296,7 @@ async fn a_policy_change_takes_effect_without_restarting_the_guard() {
             json!({"readyTarget": "warn"}),
         )])
         .await;
-    let allowed = wait_until_allowed(
-        &cluster,
-        &[
-            "patch",
-            "svc",
-            "api",
-            "--dry-run=server",
-            "-p",
-            SWITCH_TO_GREEN,
-        ],
-    )
-    .await;
+    let allowed = wait_until_allowed(&cluster, DRY_RUN_SWITCH).await;
     assert_eq!(stderr(&allowed), format!("Warning: {UNREADY_GREEN}\n"));
 }
 
@@ -362,9 +312,7 @@ async fn with_the_guard_down_switches_fail_closed_and_workloads_follow_the_failu
         .trim_start_matches("https://")
         .trim_end_matches("/validate")
         .to_string();
-    let out = cluster
-        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
@@ -386,9 +334,7 @@ async fn with_the_guard_down_switches_fail_closed_and_workloads_follow_the_failu
     );
 
     guard.restart().await;
-    let out = cluster
-        .kubectl(Who::Alice, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Alice, SWITCH).await;
     assert!(
         stderr(&out).contains("BG003 switch-identity: user alice"),
         "{}",
@@ -418,9 +364,7 @@ async fn a_guard_whose_caches_have_not_synced_refuses_and_is_not_ready() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(readiness, Some(503));
-    let out = cluster
-        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", SWITCH_TO_GREEN])
-        .await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
     let message = stderr(&out);
     assert!(
