@@ -10,9 +10,16 @@ use serde_json::{Value, json};
 
 const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
 /// `kubectl patch` switching Service `api` to green.
-const SWITCH: &[&str] = SWITCH;
+const SWITCH: &[&str] = &["patch", "svc", "api", "-p", SWITCH_TO_GREEN];
 /// The same switch, judged by admission but not stored.
-const DRY_RUN_SWITCH: &[&str] = DRY_RUN_SWITCH;
+const DRY_RUN_SWITCH: &[&str] = &[
+    "patch",
+    "svc",
+    "api",
+    "--dry-run=server",
+    "-p",
+    SWITCH_TO_GREEN,
+];
 
 /// The Service-selector app (blue live) with `green_ready` of 3 green replicas
 /// available, the policy with `rules`, then the guard started and registered.
