@@ -6,17 +6,19 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
+use policy::app::RouterRef;
 use policy::discovery::find_router;
 use policy::images::is_pinned;
 use policy::manifest::parse;
 use policy::rules::distinct_colors;
 use policy::{
     Action, BlueGreenPolicy, Context, ImageVerdict, ImageVerdicts, Object, Policy, Snapshot,
-    check_app, discover,
+    check_app, discover, discover_router,
 };
 use serde::Serialize;
 
 use crate::cli::{CheckArgs, OutputFormat};
+use crate::cluster::{Cluster, Routes, Scope};
 use crate::exit::Outcome;
 use crate::files::read_sources;
 use crate::output::{FindingView, Table, print, print_data, styled_action};
@@ -65,9 +67,10 @@ impl CheckReport {
     }
 }
 
-/// Offline, signatures cannot be checked: a pinned image counts as verified here and
-/// BG006 reports only tags. The guard and `check APP` verify signatures for real.
-fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
+/// The plugin never checks signatures (that needs the registry and the guard's keys):
+/// a pinned image counts as verified here and BG006 reports only tags. The guard
+/// verifies signatures for real when it judges the write.
+pub fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
     objects
         .iter()
         .filter_map(|o| match o {
@@ -181,9 +184,44 @@ pub fn check_manifests(args: &CheckArgs, now: Timestamp) -> Result<CheckReport> 
 /// `check -f PATH...`.
 pub fn run(args: &CheckArgs, format: OutputFormat) -> Result<Outcome> {
     let report = check_manifests(args, Timestamp::now())?;
+    print_report(&report, format)
+}
+
+/// `check APP`: the same rules on the live app, under the BlueGreenPolicy in force.
+pub async fn run_live(
+    cluster: &Cluster,
+    router: &RouterRef,
+    format: OutputFormat,
+) -> Result<Outcome> {
+    let state = cluster
+        .read(Scope::Namespace, Routes::for_app(router))
+        .await?;
+    state.print_warnings();
+    let snapshot = state.snapshot();
+    // Fails with the discovery error (and its fix) when the router names no app.
+    let _ = discover_router(&snapshot, router)?;
+    let policy = state.policy(&cluster.namespace)?;
+    let images = offline_verdicts(&state.objects);
+    let ctx = Context {
+        policy: &policy,
+        now: Timestamp::now(),
+        requester: None,
+        images: &images,
+    };
+    let name = router.to_string();
+    let report = CheckReport {
+        apps: check_snapshot(&snapshot, &ctx)
+            .into_iter()
+            .filter(|app| app.router == name)
+            .collect(),
+    };
+    print_report(&report, format)
+}
+
+fn print_report(report: &CheckReport, format: OutputFormat) -> Result<Outcome> {
     match format {
-        OutputFormat::Table => print(&render(&report))?,
-        format => print_data(&report, format)?,
+        OutputFormat::Table => print(&render(report))?,
+        format => print_data(report, format)?,
     }
     Ok(report.outcome())
 }

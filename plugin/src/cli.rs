@@ -1,8 +1,10 @@
 //! Flags and commands, with kubectl's conventions.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use policy::app::RouterRef;
 
 /// Blue-green releases on plain Deployments, Services and HTTPRoutes.
 #[derive(Debug, Parser)]
@@ -16,7 +18,7 @@ pub struct Cli {
     /// Flags every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// More log output on stderr (-v info, -vv debug).
+    /// More log output on stderr (-v info, -vv debug: every API request).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The command.
@@ -36,6 +38,9 @@ pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
+    /// How long to wait for one API request (e.g. 10s, 1m); 0 waits forever.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub request_timeout: Duration,
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -55,8 +60,26 @@ pub enum OutputFormat {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check apps against the rules: offline on manifest files with -f.
+    /// List the blue-green apps of the namespace: router, live color, images, health.
+    List(ListArgs),
+    /// Show one app: both colors, replicas, findings, last switches. Exit 1 when degraded.
+    Status(StatusArgs),
+    /// Set new images on the idle color, scale it like the live one, and wait for it.
+    Deploy(DeployArgs),
+    /// Smoke-test the idle color through the API server's proxy, and record it as verified.
+    Verify(VerifyArgs),
+    /// Switch traffic to the idle color after the same checks the guard makes.
+    Promote(PromoteArgs),
+    /// Switch traffic back to the previous color (scaling it up first if it was retired).
+    Rollback(RollbackArgs),
+    /// Scale the idle color to zero once the warm window has passed.
+    Retire(RetireArgs),
+    /// Show the recorded switches of an app.
+    History(AppArgs),
+    /// Check apps against the rules: a live app by name, or manifest files with -f.
     Check(CheckArgs),
+    /// Adopt an existing Deployment and router as a blue-green app, or generate one.
+    Init(InitArgs),
     /// Print the version.
     Version,
     /// Print a shell completion script.
@@ -66,22 +89,178 @@ pub enum Command {
     },
 }
 
-/// `check -f PATH...`.
+/// An app, named by its router.
+#[derive(Debug, Clone, Args)]
+pub struct AppArgs {
+    /// The app's router: svc/NAME or httproute/NAME.
+    #[arg(value_name = "APP")]
+    pub app: RouterRef,
+}
+
+/// `list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// List apps in every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+/// `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Keep printing the status whenever it changes (Ctrl-C to stop).
+    #[arg(short, long)]
+    pub watch: bool,
+}
+
+/// `deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// New image of one container, CONTAINER=IMAGE; repeat for several containers.
+    #[arg(long = "image", value_name = "CONTAINER=IMAGE", value_parser = parse_image, required = true)]
+    pub images: Vec<(String, String)>,
+    /// The color to deploy to; it must be the idle one (default: the idle color).
+    #[arg(long)]
+    pub color: Option<String>,
+    /// How long to wait for the rollout (e.g. 5m); on expiry exit 3.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
+}
+
+/// `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// The HTTP path to request.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// The HTTP status every response must have.
+    #[arg(long, default_value_t = 200)]
+    pub expect: u16,
+    /// Requests to send to each target (warm-up traffic).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests: u32,
+    /// The Service port (name or number); default: the Service's first port.
+    #[arg(long)]
+    pub port: Option<String>,
+}
+
+/// `promote`.
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Run the checks and ask the API server (and the guard) with a dry-run write; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After switching, watch the new live color this long and roll back if it degrades (e.g. 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub watch: Option<Duration>,
+    /// Switch only to this color; when it is already live, do nothing. Makes a retried or
+    /// concurrent promote switch at most once.
+    #[arg(long, value_name = "COLOR")]
+    pub to: Option<String>,
+}
+
+/// `rollback`.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// How long to wait for a retired color to scale up (e.g. 5m); on expiry exit 3.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
+}
+
+/// `retire`.
+#[derive(Debug, Clone, Args)]
+pub struct RetireArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Retire even inside the warm window (the guard may still refuse).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `check`: live by app, or offline with `-f`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
+    /// A live app to check (its router, e.g. svc/api).
+    #[arg(
+        value_name = "APP",
+        conflicts_with = "files",
+        required_unless_present = "files"
+    )]
+    pub app: Option<RouterRef>,
     /// Manifest files or directories (YAML or JSON, multi-document, List kinds); `-` reads stdin.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub files: Vec<PathBuf>,
-    /// A BlueGreenPolicy manifest to apply (default: one found among the files, else the built-in defaults).
-    #[arg(long, value_name = "FILE")]
+    /// A BlueGreenPolicy manifest to apply offline (default: one found among the files, else the built-in defaults).
+    #[arg(long, value_name = "FILE", requires = "files")]
     pub policy: Option<PathBuf>,
+}
+
+/// `init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The router to adopt (svc/NAME or httproute/NAME), or the Service to generate.
+    #[arg(value_name = "APP")]
+    pub app: RouterRef,
+    /// Generate a new app running this image instead of adopting existing objects.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Container port of the generated app.
+    #[arg(long, default_value_t = 8080, requires = "image")]
+    pub port: i32,
+    /// Replicas of each color of the generated app.
+    #[arg(long, default_value_t = 2, requires = "image")]
+    pub replicas: i32,
+    /// Print the objects as YAML instead of writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `30s`, `5m`, `1h30m`, or ISO 8601 (`PT5M`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write it like 30s, 5m or 1h30m"))?;
+    Duration::try_from(duration).map_err(|_| format!("{text:?} is negative"))
+}
+
+fn parse_image(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((container, image)) if !container.is_empty() && !image.is_empty() => {
+            Ok((container.to_string(), image.to_string()))
+        }
+        _ => Err(format!(
+            "{text:?} is not CONTAINER=IMAGE, e.g. --image api=registry.example/api:1.2"
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use policy::app::RouterKind;
 
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kubectl-bluegreen").chain(args.iter().copied()))
+    }
 
     #[test]
     fn the_cli_is_well_formed() {
@@ -90,17 +269,7 @@ mod tests {
 
     #[test]
     fn kubectl_style_flags_parse_anywhere() {
-        let cli = Cli::try_parse_from([
-            "kubectl-bluegreen",
-            "check",
-            "-f",
-            "examples/",
-            "-n",
-            "shop",
-            "-o",
-            "json",
-        ])
-        .unwrap();
+        let cli = parse(&["check", "-f", "examples/", "-n", "shop", "-o", "json"]).unwrap();
         assert_eq!(cli.global.namespace.as_deref(), Some("shop"));
         assert_eq!(cli.global.output, OutputFormat::Json);
         let Command::Check(args) = cli.command else {
@@ -110,10 +279,92 @@ mod tests {
     }
 
     #[test]
-    fn check_needs_files() {
-        let err = Cli::try_parse_from(["kubectl-bluegreen", "check"])
+    fn check_needs_an_app_or_files() {
+        let err = parse(&["check"]).unwrap_err().to_string();
+        assert!(err.contains("<APP>"), "{err}");
+        let cli = parse(&["check", "svc/api"]).unwrap();
+        let Command::Check(args) = cli.command else {
+            panic!("check")
+        };
+        assert_eq!(args.app.unwrap().to_string(), "svc/api");
+        assert!(parse(&["check", "svc/api", "-f", "x.yaml"]).is_err());
+    }
+
+    #[test]
+    fn apps_are_named_by_their_router() {
+        let cli = parse(&["promote", "httproute/shop", "--context", "prod"]).unwrap();
+        let Command::Promote(args) = cli.command else {
+            panic!("promote")
+        };
+        assert_eq!(args.app.app.kind, RouterKind::HttpRoute);
+        assert_eq!(cli.global.context.as_deref(), Some("prod"));
+        let err = parse(&["promote", "deploy/api"]).unwrap_err().to_string();
+        assert!(err.contains("name the app by its router"), "{err}");
+    }
+
+    #[test]
+    fn deploy_takes_container_images_and_a_timeout() {
+        let cli = parse(&[
+            "deploy",
+            "svc/api",
+            "--image",
+            "api=reg/api:2",
+            "--image",
+            "sidecar=reg/proxy@sha256:abc",
+            "--timeout",
+            "90s",
+        ])
+        .unwrap();
+        let Command::Deploy(args) = cli.command else {
+            panic!("deploy")
+        };
+        assert_eq!(
+            args.images,
+            [
+                ("api".to_string(), "reg/api:2".to_string()),
+                ("sidecar".to_string(), "reg/proxy@sha256:abc".to_string())
+            ]
+        );
+        assert_eq!(args.timeout, Duration::from_secs(90));
+        let err = parse(&["deploy", "svc/api", "--image", "reg/api:2"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--filename <PATH>"), "{err}");
+        assert!(err.contains("is not CONTAINER=IMAGE"), "{err}");
+        assert!(parse(&["deploy", "svc/api"]).is_err());
+    }
+
+    #[test]
+    fn durations_read_like_kubectl_flags() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("PT10S"), Ok(Duration::from_secs(10)));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("write it like")
+        );
+        let cli = parse(&[
+            "promote",
+            "svc/api",
+            "--watch",
+            "2m",
+            "--request-timeout",
+            "5s",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.request_timeout, Duration::from_secs(5));
+        let Command::Promote(args) = cli.command else {
+            panic!("promote")
+        };
+        assert_eq!(args.watch, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn list_takes_all_namespaces() {
+        let cli = parse(&["list", "-A"]).unwrap();
+        let Command::List(args) = cli.command else {
+            panic!("list")
+        };
+        assert!(args.all_namespaces);
     }
 }

@@ -26,6 +26,42 @@ impl From<Outcome> for ExitCode {
     }
 }
 
+/// A refusal by a rule: the plugin's pre-flight or the guard said no. Exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl Refused {
+    /// Judges `findings` about `what` ("switching svc/api to green"): warnings go to
+    /// stderr; any deny is a refusal listing every finding under `policy`'s name.
+    pub fn unless_allowed(
+        what: &str,
+        policy: &policy::Policy,
+        findings: &[policy::Finding],
+    ) -> Result<(), Refused> {
+        if !findings.iter().any(|f| f.action == policy::Action::Deny) {
+            for finding in findings {
+                anstream::eprintln!("{}: {finding}", finding.action);
+            }
+            return Ok(());
+        }
+        let lines: Vec<String> = findings
+            .iter()
+            .map(|f| format!("  {}: {f}", f.action))
+            .collect();
+        Err(Refused(format!(
+            "{what} is refused by {}; nothing was changed:\n{}",
+            policy.display_name(),
+            lines.join("\n")
+        )))
+    }
+}
+
+/// A wait that ran out of time, saying what it waited for and what it saw. Exit 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TimedOut(pub String);
+
 /// Prints an error's whole chain once, and maps the result to the exit code.
 pub fn report(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
@@ -33,7 +69,13 @@ pub fn report(result: anyhow::Result<Outcome>) -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             anstream::eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            if err.downcast_ref::<Refused>().is_some() {
+                Outcome::Denied.into()
+            } else if err.downcast_ref::<TimedOut>().is_some() {
+                Outcome::TimedOut.into()
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

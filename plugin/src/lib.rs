@@ -5,13 +5,25 @@
 
 pub mod check;
 pub mod cli;
+pub mod cluster;
+pub mod commands;
 pub mod exit;
 pub mod files;
+pub mod history;
 pub mod output;
+pub mod rollout;
+pub mod switch;
 
-use anyhow::Result;
+#[cfg(test)]
+mod fixtures;
 
-use crate::cli::{Cli, Command};
+use anyhow::{Context as _, Result};
+
+use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
+use crate::cluster::Cluster;
+use crate::commands::{
+    deploy, history as history_command, init, list, promote, retire, rollback, status, verify,
+};
 use crate::exit::Outcome;
 
 /// Logs go to stderr, quiet unless asked (`-v`, or `RUST_LOG`).
@@ -29,10 +41,12 @@ pub fn init_tracing(verbose: u8) {
         .init();
 }
 
-/// Runs one command and says how it ended.
+/// Runs one command and says how it ended. Commands that need no cluster run without
+/// an async runtime, so that `version` and `completion` start instantly.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    let format = cli.global.output;
     match cli.command {
-        Command::Check(args) => check::run(&args, cli.global.output),
+        Command::Check(args) if args.app.is_none() => check::run(&args, format),
         Command::Version => {
             output::print_line(&format!("kubectl-bluegreen {}", env!("CARGO_PKG_VERSION")))?;
             Ok(Outcome::Success)
@@ -47,5 +61,45 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             );
             Ok(Outcome::Success)
         }
+        command => {
+            // One thread is plenty for a CLI that mostly waits on the API server.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(run_with_cluster(command, &cli.global, format))
+        }
+    }
+}
+
+async fn run_with_cluster(
+    command: Command,
+    global: &GlobalArgs,
+    format: OutputFormat,
+) -> Result<Outcome> {
+    // Generating a new app offline needs no cluster.
+    if let Command::Init(args) = &command
+        && args.image.is_some()
+        && args.dry_run
+    {
+        let namespace = global.namespace.as_deref().unwrap_or("default");
+        return init::run(None, namespace, args).await;
+    }
+    let cluster = Cluster::connect(global).await?;
+    match &command {
+        Command::List(args) => list::run(&cluster, args, format).await,
+        Command::Status(args) => status::run(&cluster, args, format).await,
+        Command::Deploy(args) => deploy::run(&cluster, args, format).await,
+        Command::Verify(args) => verify::run(&cluster, args, format).await,
+        Command::Promote(args) => promote::run(&cluster, args, format).await,
+        Command::Rollback(args) => rollback::run(&cluster, args, format).await,
+        Command::Retire(args) => retire::run(&cluster, args).await,
+        Command::History(args) => history_command::run(&cluster, args, format).await,
+        Command::Check(args) => {
+            let router = args.app.as_ref().context("check needs an app or -f")?;
+            check::run_live(&cluster, router, format).await
+        }
+        Command::Init(args) => init::run(Some(&cluster), &cluster.namespace, args).await,
+        Command::Version | Command::Completion { .. } => unreachable!("handled without a cluster"),
     }
 }

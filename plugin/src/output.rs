@@ -65,15 +65,39 @@ pub fn print_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<()> {
     print(&text)
 }
 
+/// How a word is colored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Red, bold: refused, failed, degraded.
+    Bad,
+    /// Yellow.
+    Warn,
+    /// Green.
+    Good,
+    /// Uncolored.
+    Plain,
+}
+
+/// Text in a tone's color (stripped later when stdout is not a terminal).
+pub fn styled(text: &str, tone: Tone) -> String {
+    let style = match tone {
+        Tone::Bad => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+        Tone::Warn => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        Tone::Good => Style::new().fg_color(Some(AnsiColor::Green.into())),
+        Tone::Plain => Style::new(),
+    };
+    format!("{style}{text}{style:#}")
+}
+
 /// An action word, colored by severity.
 pub fn styled_action(action: &str) -> String {
-    let style = match action {
-        "deny" | "error" => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
-        "warn" => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
-        "ok" => Style::new().fg_color(Some(AnsiColor::Green.into())),
-        _ => Style::new(),
+    let tone = match action {
+        "deny" | "error" => Tone::Bad,
+        "warn" => Tone::Warn,
+        "ok" => Tone::Good,
+        _ => Tone::Plain,
     };
-    format!("{style}{action}{style:#}")
+    styled(action, tone)
 }
 
 /// A finding as scripts read it.

@@ -1,0 +1,520 @@
+//! The connection to the cluster and what the plugin reads from it: a kube Client built
+//! from the kubeconfig like kubectl's (`--kubeconfig`, `--context`, `-n`,
+//! `--request-timeout`), and one namespace's objects, BlueGreenPolicies and labels,
+//! read concurrently and turned into the `policy` crate's [`Snapshot`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::{Context as _, Result};
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, Resource, ResourceExt};
+use policy::app::{RouterKind, RouterRef};
+use policy::{BlueGreenPolicy, Object, Policy, Requester, Snapshot};
+use serde::de::DeserializeOwned;
+
+use crate::cli::GlobalArgs;
+use crate::exit::Refused;
+
+/// A client and the namespace commands act in.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The API client.
+    pub client: Client,
+    /// `-n`, else the kubeconfig context's namespace.
+    pub namespace: String,
+}
+
+impl Cluster {
+    /// Connects as kubectl would: `--kubeconfig` (else `$KUBECONFIG`, else
+    /// `~/.kube/config`, else the in-cluster service account), `--context`, `-n`.
+    pub async fn connect(global: &GlobalArgs) -> Result<Self> {
+        let options = KubeConfigOptions {
+            context: global.context.clone(),
+            ..Default::default()
+        };
+        let mut config = match &global.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .with_context(|| format!("{}: cannot read the kubeconfig", path.display()))?;
+                Config::from_custom_kubeconfig(kubeconfig, &options).await
+            }
+            None => Config::from_kubeconfig(&options).await,
+        }
+        .or_else(|err| match global.context {
+            None => Config::incluster().map_err(|_| err),
+            Some(_) => Err(err),
+        })
+        .context(
+            "cannot load a kubeconfig; pass --kubeconfig, set KUBECONFIG, or check --context",
+        )?;
+        // kube's default policy retries 503s for minutes, but through the API server's
+        // proxy a 503 is an answer (no endpoints) and a CLI should say so at once.
+        config.default_retry = false;
+        if !global.request_timeout.is_zero() {
+            config.read_timeout = Some(global.request_timeout);
+            config.write_timeout = Some(global.request_timeout);
+        }
+        let namespace = global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = Client::try_from(config).context("cannot build an API client")?;
+        Ok(Cluster { client, namespace })
+    }
+
+    /// The objects of the command's namespace (or of all, for `Scope::AllNamespaces`),
+    /// the namespaces' labels and the BlueGreenPolicies, read concurrently. HTTPRoutes
+    /// are read only as `routes` says (a Service app never needs them, and then works
+    /// on a cluster without the Gateway API).
+    pub async fn read(&self, scope: Scope, routes: Routes) -> Result<ClusterState> {
+        let ns = match scope {
+            Scope::Namespace => Some(self.namespace.as_str()),
+            Scope::AllNamespaces => None,
+        };
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let (deployments, services, httproutes, netpols, hpas, policies, namespace_labels) = tokio::join!(
+            list(self.scoped::<Deployment>(ns)),
+            list(self.scoped::<Service>(ns)),
+            async {
+                match routes {
+                    Routes::Skip => Ok(Vec::new()),
+                    Routes::Required | Routes::IfInstalled => {
+                        list(self.scoped::<HttpRoute>(ns)).await
+                    }
+                }
+            },
+            list(self.scoped::<NetworkPolicy>(ns)),
+            list(self.scoped::<HorizontalPodAutoscaler>(ns)),
+            list(Api::<BlueGreenPolicy>::all(self.client.clone())),
+            async {
+                let labelled = |n: Namespace| (n.name_any(), n.labels().clone());
+                match ns {
+                    Some(name) => namespaces
+                        .get_opt(name)
+                        .await
+                        .map(|found| found.into_iter().map(labelled).collect::<BTreeMap<_, _>>()),
+                    None => list(namespaces.clone())
+                        .await
+                        .map(|all| all.into_iter().map(labelled).collect()),
+                }
+            },
+        );
+        let mut state = ClusterState {
+            namespace: ns.map(str::to_string),
+            ..ClusterState::default()
+        };
+        let httproutes = match httproutes {
+            Err(err) if routes == Routes::IfInstalled && is_not_found(&err) => Vec::new(),
+            other => other.map_err(|err| explain(err, &ApiCall::list::<HttpRoute>(ns)))?,
+        };
+        state.objects.extend(
+            deployments
+                .map_err(|err| explain(err, &ApiCall::list::<Deployment>(ns)))?
+                .into_iter()
+                .map(Object::Deployment),
+        );
+        state.objects.extend(
+            services
+                .map_err(|err| explain(err, &ApiCall::list::<Service>(ns)))?
+                .into_iter()
+                .map(Object::Service),
+        );
+        state
+            .objects
+            .extend(httproutes.into_iter().map(Object::HttpRoute));
+        state.objects.extend(
+            netpols
+                .map_err(|err| explain(err, &ApiCall::list::<NetworkPolicy>(ns)))?
+                .into_iter()
+                .map(Object::NetworkPolicy),
+        );
+        match hpas {
+            Ok(hpas) => state.objects.extend(hpas.into_iter().map(Object::Hpa)),
+            // autoscaling/v2 not served: no HPA can scale anything.
+            Err(err) if is_not_found(&err) => {}
+            Err(err) => state.warn(
+                err,
+                &ApiCall::list::<HorizontalPodAutoscaler>(ns),
+                "capacity (BG002) counts spec.replicas only",
+            ),
+        }
+        match policies {
+            Ok(policies) => state.policies = policies,
+            // No CRD: the guard is not installed and the built-in defaults apply.
+            Err(err) if is_not_found(&err) => {}
+            Err(err) => state.warn(
+                err,
+                &ApiCall::list::<BlueGreenPolicy>(None),
+                "the checks use the built-in defaults; the guard still enforces the real policy",
+            ),
+        }
+        match namespace_labels {
+            Ok(labels) => state.namespace_labels = labels,
+            Err(err) => state.warn(
+                err,
+                &match ns {
+                    Some(name) => ApiCall::get::<Namespace>(None, name),
+                    None => ApiCall::list::<Namespace>(None),
+                },
+                "a BlueGreenPolicy selecting namespaces by label may be missed",
+            ),
+        }
+        Ok(state)
+    }
+
+    /// Who the API server says we are (authentication.k8s.io/v1 SelfSubjectReview), for
+    /// BG003 in the pre-flight and the history; `None` where the API is not served or
+    /// not allowed, and then the guard alone judges BG003.
+    pub async fn requester(&self) -> Option<Requester> {
+        let api: Api<SelfSubjectReview> = Api::all(self.client.clone());
+        match api
+            .create(&PostParams::default(), &SelfSubjectReview::default())
+            .await
+        {
+            Ok(review) => {
+                let user = review.status?.user_info?;
+                Some(Requester {
+                    username: user.username?,
+                    groups: user.groups.unwrap_or_default(),
+                })
+            }
+            Err(err) => {
+                tracing::info!("SelfSubjectReview unavailable ({err}); BG003 is left to the guard");
+                None
+            }
+        }
+    }
+
+    /// The annotations of one router, read with a single GET.
+    pub async fn router_annotations(&self, router: &RouterRef) -> Result<BTreeMap<String, String>> {
+        let ns = Some(self.namespace.as_str());
+        let name = &router.name;
+        let annotations = match router.kind {
+            RouterKind::Service => self
+                .api::<Service>()
+                .get(name)
+                .await
+                .map_err(|err| explain(err, &ApiCall::get::<Service>(ns, name)))?
+                .annotations()
+                .clone(),
+            RouterKind::HttpRoute => self
+                .api::<HttpRoute>()
+                .get(name)
+                .await
+                .map_err(|err| explain(err, &ApiCall::get::<HttpRoute>(ns, name)))?
+                .annotations()
+                .clone(),
+        };
+        Ok(annotations)
+    }
+
+    fn scoped<K>(&self, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    /// The API of a namespaced kind in the command's namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+}
+
+async fn list<K>(api: Api<K>) -> kube::Result<Vec<K>>
+where
+    K: Resource + Clone + DeserializeOwned + fmt::Debug,
+{
+    Ok(api.list(&ListParams::default()).await?.items)
+}
+
+/// Which namespaces to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The command's namespace.
+    Namespace,
+    /// Every namespace (`-A`).
+    AllNamespaces,
+}
+
+/// Whether to read HTTPRoutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    /// Needed: a missing Gateway API is an error.
+    Required,
+    /// Read them when the Gateway API is installed.
+    IfInstalled,
+    /// Not needed.
+    Skip,
+}
+
+impl Routes {
+    /// What an app named by `router` needs.
+    pub fn for_app(router: &RouterRef) -> Self {
+        match router.kind {
+            RouterKind::Service => Routes::Skip,
+            RouterKind::HttpRoute => Routes::Required,
+        }
+    }
+}
+
+/// What the plugin read.
+#[derive(Debug, Default)]
+pub struct ClusterState {
+    /// The namespace read, or `None` for all.
+    pub namespace: Option<String>,
+    /// Deployments, Services, HTTPRoutes, NetworkPolicies and HPAs.
+    pub objects: Vec<Object>,
+    /// Every BlueGreenPolicy of the cluster.
+    pub policies: Vec<BlueGreenPolicy>,
+    /// Labels by namespace (policies select namespaces by them).
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// What could not be read, and what that means for the result.
+    pub warnings: Vec<String>,
+}
+
+impl ClusterState {
+    /// The objects of the namespace read, as the rules see them.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        let namespace = self.namespace.as_deref().unwrap_or("default");
+        let mut snapshot = Snapshot::new(namespace);
+        for object in &self.objects {
+            snapshot.add(object);
+        }
+        snapshot
+    }
+
+    /// One snapshot per namespace that has objects, ordered by namespace.
+    pub fn snapshots(&self) -> Vec<Snapshot<'_>> {
+        Snapshot::by_namespace(&self.objects)
+    }
+
+    /// The policy in force in `namespace`; a policy that does not parse is an error,
+    /// as the guard would not use it either.
+    pub fn policy(&self, namespace: &str) -> Result<Policy> {
+        let labels = self
+            .namespace_labels
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default();
+        let (policy, errors) = Policy::for_namespace(&self.policies, &labels);
+        match errors.into_iter().next() {
+            Some(err) => Err(err).context("fix the BlueGreenPolicy, or delete it"),
+            None => Ok(policy),
+        }
+    }
+
+    /// Prints the warnings on stderr.
+    pub fn print_warnings(&self) {
+        for warning in &self.warnings {
+            anstream::eprintln!("warning: {warning}");
+        }
+    }
+
+    fn warn(&mut self, err: kube::Error, call: &ApiCall, consequence: &str) {
+        self.warnings
+            .push(format!("{:#}; {consequence}", explain(err, call)));
+    }
+}
+
+/// One API request, described for error messages.
+#[derive(Debug, Clone)]
+pub struct ApiCall {
+    /// The RBAC verb: get, list, patch, create...
+    pub verb: &'static str,
+    /// `deployments.apps`, `services`, `deployments.apps/scale`.
+    pub resource: String,
+    /// The namespace, for namespaced requests.
+    pub namespace: Option<String>,
+    /// The object, when one is named.
+    pub name: Option<String>,
+}
+
+impl ApiCall {
+    /// A request on one object of kind `K`.
+    pub fn new<K: Resource<DynamicType = ()>>(
+        verb: &'static str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Self {
+        ApiCall {
+            verb,
+            resource: qualified_resource::<K>(),
+            namespace: namespace.map(str::to_string),
+            name: Some(name.to_string()),
+        }
+    }
+
+    /// `get` of one object.
+    pub fn get<K: Resource<DynamicType = ()>>(namespace: Option<&str>, name: &str) -> Self {
+        Self::new::<K>("get", namespace, name)
+    }
+
+    /// `list` of a kind.
+    pub fn list<K: Resource<DynamicType = ()>>(namespace: Option<&str>) -> Self {
+        ApiCall {
+            verb: "list",
+            resource: qualified_resource::<K>(),
+            namespace: namespace.map(str::to_string),
+            name: None,
+        }
+    }
+
+    /// The same request on a subresource (`deployments.apps/scale`).
+    pub fn subresource(mut self, subresource: &str) -> Self {
+        self.resource = format!("{}/{subresource}", self.resource);
+        self
+    }
+}
+
+impl fmt::Display for ApiCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name}")?;
+        }
+        if let Some(ns) = &self.namespace {
+            write!(f, " in namespace {ns}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `deployments.apps`, `services`, `httproutes.gateway.networking.k8s.io`: kubectl's names.
+fn qualified_resource<K: Resource<DynamicType = ()>>() -> String {
+    let plural = K::plural(&());
+    let group = K::group(&());
+    if group.is_empty() {
+        plural.into_owned()
+    } else {
+        format!("{plural}.{group}")
+    }
+}
+
+/// Whether the API answered 404.
+pub fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 404)
+}
+
+/// Whether the API answered 409 Conflict (a resourceVersion precondition failed).
+pub fn is_conflict(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 409)
+}
+
+/// A failed request as a person reads it: a guard denial verbatim (exit 2), missing
+/// RBAC naming the verb and resource, a missing Gateway API, a missing object.
+pub fn explain(err: kube::Error, call: &ApiCall) -> anyhow::Error {
+    let kube::Error::Api(status) = &err else {
+        return anyhow::Error::new(err).context(format!(
+            "cannot {call}: the API server did not answer; check the cluster is reachable (kubectl cluster-info) or raise --request-timeout"
+        ));
+    };
+    let message = status.message.clone();
+    if matches!(status.code, 400 | 403) && message.starts_with("admission webhook") {
+        return Refused(message).into();
+    }
+    let ns_flag = call
+        .namespace
+        .as_deref()
+        .map(|ns| format!(" -n {ns}"))
+        .unwrap_or_default();
+    match status.code {
+        401 => anyhow::anyhow!(
+            "the API server rejected the credentials ({message}); log in again, or pick another context with --context"
+        ),
+        403 => anyhow::anyhow!(
+            "{message}; you need RBAC permission to {} {}{}: ask a cluster admin (check with `kubectl auth can-i {} {}{ns_flag}`)",
+            call.verb,
+            call.resource,
+            call.namespace
+                .as_deref()
+                .map(|ns| format!(" in namespace {ns}"))
+                .unwrap_or_default(),
+            call.verb,
+            call.resource,
+        ),
+        404 if call.resource.starts_with("httproutes.") && call.name.is_none() => anyhow::anyhow!(
+            "the Gateway API is not installed: this cluster does not serve {}; install the Gateway API CRDs (https://gateway-api.sigs.k8s.io/guides/#installing-gateway-api)",
+            call.resource
+        ),
+        404 => anyhow::anyhow!("cannot {call}: {message}; check the name and the namespace (-n)"),
+        _ => anyhow::Error::new(err).context(format!("cannot {call}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Status;
+
+    use super::*;
+
+    fn api_error(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(Box::new(Status {
+            code,
+            message: message.to_string(),
+            ..Status::default()
+        }))
+    }
+
+    #[test]
+    fn forbidden_names_the_verb_and_resource() {
+        let call = ApiCall::new::<Service>("patch", Some("shop"), "api");
+        let err = explain(
+            api_error(
+                403,
+                "services \"api\" is forbidden: User \"alice\" cannot patch resource \"services\" in API group \"\" in the namespace \"shop\"",
+            ),
+            &call,
+        );
+        assert_eq!(
+            err.to_string(),
+            "services \"api\" is forbidden: User \"alice\" cannot patch resource \"services\" in API group \"\" in the namespace \"shop\"; you need RBAC permission to patch services in namespace shop: ask a cluster admin (check with `kubectl auth can-i patch services -n shop`)"
+        );
+    }
+
+    #[test]
+    fn a_guard_denial_is_a_refusal_shown_verbatim() {
+        let message = "admission webhook \"guard.bluegreen.dev\" denied the request: BG001 ready-target: not ready";
+        let err = explain(
+            api_error(403, message),
+            &ApiCall::new::<Service>("patch", Some("shop"), "api"),
+        );
+        assert_eq!(err.downcast_ref::<Refused>().unwrap().0, message);
+    }
+
+    #[test]
+    fn a_missing_gateway_api_says_so() {
+        let err = explain(
+            api_error(404, "the server could not find the requested resource"),
+            &ApiCall::list::<HttpRoute>(Some("shop")),
+        );
+        assert!(
+            err.to_string().starts_with(
+                "the Gateway API is not installed: this cluster does not serve httproutes.gateway.networking.k8s.io"
+            ),
+            "{err}"
+        );
+        let err = explain(
+            api_error(404, "deployments.apps \"api-green\" not found"),
+            &ApiCall::get::<Deployment>(Some("shop"), "api-green"),
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot get deployments.apps api-green in namespace shop: deployments.apps \"api-green\" not found; check the name and the namespace (-n)"
+        );
+    }
+}

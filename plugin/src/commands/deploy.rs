@@ -1,0 +1,179 @@
+//! `deploy APP --image C=IMG...`: the new version goes to the idle color only. One
+//! patch, guarded by the Deployment's resourceVersion, sets the images and scales the
+//! color to the live one's current replicas (its HPA's when it has one); then a watch
+//! waits until the color would pass BG001.
+
+use anyhow::{Result, bail};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
+use policy::rules::capacity::current_replicas;
+use policy::{ColorSide, RuleId, discover_router};
+use serde_json::{Value, json};
+
+use crate::cli::{DeployArgs, OutputFormat};
+use crate::cluster::{ApiCall, Cluster, Routes, Scope, explain, is_conflict};
+use crate::exit::{Outcome, Refused};
+use crate::output::{print_data, print_line};
+use crate::rollout;
+use crate::switch::FIELD_MANAGER;
+
+/// The strategic merge patch that sets `images` on `side` and scales it to `replicas`,
+/// guarded by its resourceVersion. Containers are merged by name, so only the named
+/// ones change.
+pub fn deploy_patch(
+    side: &ColorSide<'_>,
+    images: &[(String, String)],
+    replicas: i32,
+) -> Result<Value> {
+    let pod = side
+        .deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref());
+    let names = |init: bool| -> Vec<&str> {
+        pod.map(|p| {
+            if init {
+                p.init_containers
+                    .iter()
+                    .flatten()
+                    .map(|c| c.name.as_str())
+                    .collect()
+            } else {
+                p.containers.iter().map(|c| c.name.as_str()).collect()
+            }
+        })
+        .unwrap_or_default()
+    };
+    let (regular, init) = (names(false), names(true));
+    let mut containers = Vec::new();
+    let mut init_containers = Vec::new();
+    for (container, image) in images {
+        let entry = json!({"name": container, "image": image});
+        if regular.contains(&container.as_str()) {
+            containers.push(entry);
+        } else if init.contains(&container.as_str()) {
+            init_containers.push(entry);
+        } else {
+            let known: Vec<&str> = regular.iter().chain(&init).copied().collect();
+            bail!(
+                "deployment/{} has no container {container:?} (it has {}); name one of those in --image CONTAINER=IMAGE",
+                side.deployment_name(),
+                known.join(", ")
+            );
+        }
+    }
+    let mut pod_patch = serde_json::Map::new();
+    if !containers.is_empty() {
+        pod_patch.insert("containers".into(), Value::Array(containers));
+    }
+    if !init_containers.is_empty() {
+        pod_patch.insert("initContainers".into(), Value::Array(init_containers));
+    }
+    Ok(json!({
+        "metadata": {"resourceVersion": side.deployment.resource_version()},
+        "spec": {"replicas": replicas, "template": {"spec": pod_patch}},
+    }))
+}
+
+/// `deploy APP --image C=IMG...`.
+pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> Result<Outcome> {
+    let router = &args.app.app;
+    let state = cluster
+        .read(Scope::Namespace, Routes::for_app(router))
+        .await?;
+    state.print_warnings();
+    let snapshot = state.snapshot();
+    let app = discover_router(&snapshot, router)?;
+    if let Some(color) = &args.color {
+        if color == app.live.color {
+            return Err(Refused(format!(
+                "{} {}: {color} (deployment/{}) is the live color of {router}; changing its pod template in place is a rolling update on live traffic; deploy to the idle color {} (omit --color), then promote",
+                RuleId::BG009,
+                RuleId::BG009.name(),
+                app.live.deployment_name(),
+                app.idle.color
+            ))
+            .into());
+        }
+        if color != app.idle.color {
+            bail!(
+                "{router} has colors {} (live) and {} (idle), not {color}; omit --color to deploy to {}",
+                app.live.color,
+                app.idle.color,
+                app.idle.color
+            );
+        }
+    }
+    let side = app.idle;
+    let name = side.deployment_name();
+    let replicas = current_replicas(&app.live, &snapshot);
+    let patch = deploy_patch(&side, &args.images, replicas)?;
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    if let Err(err) = cluster
+        .api::<Deployment>()
+        .patch(&name, &params, &Patch::Strategic(&patch))
+        .await
+    {
+        if is_conflict(&err) {
+            bail!(
+                "deployment/{name} changed since it was read; nothing was deployed: re-run the command"
+            );
+        }
+        return Err(explain(
+            err,
+            &ApiCall::new::<Deployment>("patch", Some(&cluster.namespace), &name),
+        ));
+    }
+    anstream::eprintln!(
+        "deployment/{name} ({}, idle): images set, scaled to {replicas} like {}; waiting for the rollout",
+        side.color,
+        app.live.color
+    );
+    let rolled_out = rollout::wait(cluster, &name, side.color, args.timeout).await?;
+    match format {
+        OutputFormat::Table => print_line(&format!(
+            "deployment/{name} is rolled out ({replicas}/{replicas} available); next: kubectl bluegreen verify {router}, then kubectl bluegreen promote {router}"
+        ))?,
+        format => print_data(&rolled_out, format)?,
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn the_patch_names_only_the_changed_containers_and_guards_the_version() {
+        let objects = fixtures::objects();
+        let snapshot = fixtures::snapshot(&objects, "shop");
+        let app = fixtures::app(&snapshot, "svc/api");
+        let images = [(
+            "api".to_string(),
+            "registry.example.com/api:1.6".to_string(),
+        )];
+        let patch = deploy_patch(&app.idle, &images, 5).unwrap();
+        assert_eq!(
+            patch,
+            json!({
+                "metadata": {"resourceVersion": "52"},
+                "spec": {"replicas": 5, "template": {"spec": {"containers": [
+                    {"name": "api", "image": "registry.example.com/api:1.6"}
+                ]}}},
+            })
+        );
+        let unknown = [("web".to_string(), "x".to_string())];
+        let err = deploy_patch(&app.idle, &unknown, 5)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "deployment/api-green has no container \"web\" (it has api); name one of those in --image CONTAINER=IMAGE"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! `rollback APP`: switch back to the previous color, first scaling it up and waiting
+//! for it if it was retired. The switch is the same guarded write as `promote`'s.
+
+use anyhow::{Result, anyhow};
+use policy::contract::PREVIOUS_COLOR_ANNOTATION;
+use policy::discover_router;
+use policy::rules::capacity::current_replicas;
+
+use crate::cli::{OutputFormat, RollbackArgs};
+use crate::cluster::Cluster;
+use crate::commands::promote::{Release, report};
+use crate::exit::Outcome;
+use crate::rollout;
+
+/// `rollback APP`.
+pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -> Result<Outcome> {
+    let router = &args.app.app;
+    let mut release = Release::load(cluster, router).await?;
+    let retired = {
+        let snapshot = release.state.snapshot();
+        let app = discover_router(&snapshot, router)?;
+        app.previous_color().ok_or_else(|| {
+            anyhow!(
+                "{router}: no switch is recorded (annotation {PREVIOUS_COLOR_ANNOTATION} does not name {}), so there is no previous color to return to; `kubectl bluegreen promote {router}` switches to {} after the checks",
+                app.idle.color,
+                app.idle.color
+            )
+        })?;
+        (app.idle.desired_replicas() == 0).then(|| {
+            (
+                app.idle.deployment_name(),
+                app.idle.color.to_string(),
+                current_replicas(&app.live, &snapshot),
+            )
+        })
+    };
+    if let Some((deployment, color, replicas)) = retired {
+        anstream::eprintln!(
+            "{color} was retired; scaling deployment/{deployment} to {replicas} replicas first"
+        );
+        rollout::scale(cluster, &deployment, replicas).await?;
+        rollout::wait(cluster, &deployment, &color, args.timeout).await?;
+        release = Release::load(cluster, router).await?;
+    }
+    let plan = release.switch(cluster, router, false).await?;
+    report(&plan, false, false, format)?;
+    Ok(Outcome::Success)
+}

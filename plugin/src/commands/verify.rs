@@ -1,0 +1,264 @@
+//! `verify APP`: smoke checks and warm-up traffic against the idle color through the
+//! API server's proxy, before it takes real traffic. An HTTPRoute app's idle color has
+//! its own Service (service proxy); a Service-router app's idle pods have none, so each
+//! ready pod is asked through the pod proxy. On success the idle Deployment records
+//! `bluegreen.dev/verified`.
+
+use anyhow::{Context as _, Result, bail};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::ResourceExt;
+use kube::api::{ListParams, Patch, PatchParams};
+use policy::contract::VERIFIED_ANNOTATION;
+use policy::{ColorSide, discover_router};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::{OutputFormat, VerifyArgs};
+use crate::cluster::{ApiCall, Cluster, Routes, Scope, explain};
+use crate::exit::Outcome;
+use crate::output::{print_data, print_line};
+use crate::switch::FIELD_MANAGER;
+
+/// One proxied request's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// What was asked: `service/app-green:http` or `pod/api-green-x:8080`.
+    pub target: String,
+    /// The HTTP status received, if any.
+    pub status: Option<u16>,
+    /// The start of the body or the error, when the status was not the expected one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The API server proxy path of one target.
+pub fn proxy_path(namespace: &str, kind: &str, name: &str, port: &str, path: &str) -> String {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    format!("/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path}")
+}
+
+/// The idle color's targets: (description, proxy path).
+async fn targets(
+    cluster: &Cluster,
+    side: &ColorSide<'_>,
+    args: &VerifyArgs,
+) -> Result<Vec<(String, String)>> {
+    let ns = &cluster.namespace;
+    if let Some(service) = side.service {
+        let port = match &args.port {
+            Some(port) => port.clone(),
+            None => first_service_port(service).with_context(|| {
+                format!("Service {} has no ports; pass --port", service.name_any())
+            })?,
+        };
+        let name = service.name_any();
+        return Ok(vec![(
+            format!("service/{name}:{port}"),
+            proxy_path(ns, "services", &name, &port, &args.path),
+        )]);
+    }
+    let selector = side
+        .deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let pods = cluster
+        .api::<Pod>()
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|err| explain(err, &ApiCall::list::<Pod>(Some(ns))))?;
+    let port = match &args.port {
+        Some(port) => port.clone(),
+        None => first_container_port(side.deployment).with_context(|| {
+            format!(
+                "deployment/{} declares no container port; pass --port",
+                side.deployment_name()
+            )
+        })?,
+    };
+    let ready: Vec<(String, String)> = pods
+        .items
+        .iter()
+        .filter(|pod| is_ready(pod))
+        .map(|pod| {
+            let name = pod.name_any();
+            (
+                format!("pod/{name}:{port}"),
+                proxy_path(ns, "pods", &name, &port, &args.path),
+            )
+        })
+        .collect();
+    if ready.is_empty() {
+        bail!(
+            "no ready pod of deployment/{} to verify; wait for it (kubectl bluegreen status) or deploy again",
+            side.deployment_name()
+        );
+    }
+    Ok(ready)
+}
+
+fn first_service_port(service: &Service) -> Option<String> {
+    let port = service.spec.as_ref()?.ports.as_ref()?.first()?;
+    Some(port.name.clone().unwrap_or_else(|| port.port.to_string()))
+}
+
+fn first_container_port(deployment: &Deployment) -> Option<String> {
+    let pod = deployment.spec.as_ref()?.template.spec.as_ref()?;
+    let port = pod
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .next()?;
+    Some(port.container_port.to_string())
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+}
+
+/// One GET through the proxy; the status and, when unexpected, the start of the body.
+async fn probe(cluster: &Cluster, target: &str, path: &str, expect: u16) -> Result<Probe> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .context("building the proxy request")?;
+    let (status, detail) = match cluster.client.send(request.map(Into::into)).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let detail = if status == expect {
+                None
+            } else {
+                let body = response
+                    .into_body()
+                    .collect_bytes()
+                    .await
+                    .unwrap_or_default();
+                let text = String::from_utf8_lossy(&body);
+                Some(
+                    text.chars()
+                        .take(200)
+                        .collect::<String>()
+                        .trim()
+                        .to_string(),
+                )
+            };
+            (Some(status), detail)
+        }
+        Err(err) => (None, Some(err.to_string())),
+    };
+    Ok(Probe {
+        target: target.to_string(),
+        status,
+        detail,
+    })
+}
+
+/// `verify APP`.
+pub async fn run(cluster: &Cluster, args: &VerifyArgs, format: OutputFormat) -> Result<Outcome> {
+    let router = &args.app.app;
+    let state = cluster
+        .read(Scope::Namespace, Routes::for_app(router))
+        .await?;
+    state.print_warnings();
+    let snapshot = state.snapshot();
+    let app = discover_router(&snapshot, router)?;
+    let side = app.idle;
+    let mut probes = Vec::new();
+    for (target, path) in targets(cluster, &side, args).await? {
+        for _ in 0..args.requests {
+            probes.push(probe(cluster, &target, &path, args.expect).await?);
+        }
+    }
+    let failed: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.status != Some(args.expect))
+        .collect();
+    if format != OutputFormat::Table {
+        print_data(&probes, format)?;
+    }
+    if let Some(first) = failed.first() {
+        anstream::eprintln!(
+            "error: {} of {} requests to {} {} failed (expected HTTP {}): {} answered {}{}; {} was not marked verified: fix it and re-run verify, or deploy again",
+            failed.len(),
+            probes.len(),
+            side.color,
+            args.path,
+            args.expect,
+            first.target,
+            first
+                .status
+                .map(|s| format!("HTTP {s}"))
+                .unwrap_or_else(|| "nothing".into()),
+            first
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
+            side.color,
+        );
+        return Ok(Outcome::Unhealthy);
+    }
+    let name = side.deployment_name();
+    let verified = json!({
+        "generation": side.deployment.metadata.generation,
+        "time": Timestamp::now().to_string(),
+    });
+    let patch = json!({"metadata": {"annotations": {VERIFIED_ANNOTATION: verified.to_string()}}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    cluster
+        .api::<Deployment>()
+        .patch(&name, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|err| {
+            explain(
+                err,
+                &ApiCall::new::<Deployment>("patch", Some(&cluster.namespace), &name),
+            )
+        })?;
+    if format == OutputFormat::Table {
+        print_line(&format!(
+            "{} passed {} requests to {} (HTTP {}); deployment/{name} is marked verified; next: kubectl bluegreen promote {router}",
+            side.color,
+            probes.len(),
+            args.path,
+            args.expect
+        ))?;
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_paths_follow_the_api_server_layout() {
+        assert_eq!(
+            proxy_path("web", "services", "app-green", "http", "/healthz"),
+            "/api/v1/namespaces/web/services/app-green:http/proxy/healthz"
+        );
+        assert_eq!(
+            proxy_path("shop", "pods", "api-green-7d9f-x2", "8080", "/"),
+            "/api/v1/namespaces/shop/pods/api-green-7d9f-x2:8080/proxy/"
+        );
+    }
+}

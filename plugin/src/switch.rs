@@ -1,0 +1,260 @@
+//! The switch: one merge patch of the router, guarded by its resourceVersion, that
+//! moves traffic to the idle color and records live-since, previous-color and the
+//! history in the same write. Interrupting the plugin can never leave half a switch,
+//! and a lost race is a 409 that is reported, never retried into a second switch.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result, bail};
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams, PostParams};
+use policy::app::{RouterKind, RouterRef};
+use policy::contract::{HISTORY_ANNOTATION, LIVE_SINCE_ANNOTATION, PREVIOUS_COLOR_ANNOTATION};
+use policy::{App, ColorSide, Router};
+use serde_json::{Value, json};
+
+use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
+use crate::history::{self, Images, Switch};
+
+/// The field manager of every write the plugin makes.
+pub const FIELD_MANAGER: &str = "kubectl-bluegreen";
+
+/// A switch of an app's router to its idle color, ready to send.
+#[derive(Debug, Clone)]
+pub struct SwitchPlan {
+    /// The router.
+    pub router: RouterRef,
+    /// The router's namespace.
+    pub namespace: String,
+    /// The color losing traffic.
+    pub from: String,
+    /// The color taking traffic.
+    pub to: String,
+    /// The merge patch: precondition, new routing, annotations.
+    pub patch: Value,
+}
+
+impl SwitchPlan {
+    /// The switch of `app` to its idle color at `now`, by `by`.
+    pub fn new(app: &App<'_>, now: Timestamp, by: Option<&str>) -> Result<Self> {
+        let router = app.router.reference();
+        let resource_version = match app.router {
+            Router::Service(s) => s.resource_version(),
+            Router::HttpRoute(r) => r.resource_version(),
+        }
+        .with_context(|| format!("{router} has no resourceVersion; read it from the API server"))?;
+        let previous = history::read(app.router.annotations()).with_context(|| {
+            format!(
+                "{router}: annotation {HISTORY_ANNOTATION} is not the JSON the plugin writes; fix it or remove it (kubectl annotate {router} {HISTORY_ANNOTATION}-)"
+            )
+        })?;
+        let images = BTreeMap::from([side_images(&app.live), side_images(&app.idle)]);
+        let history = history::append(
+            previous,
+            Switch {
+                time: now,
+                from: app.live.color.to_string(),
+                to: app.idle.color.to_string(),
+                images,
+                by: by.map(str::to_string),
+            },
+        );
+        let spec = match app.router {
+            Router::Service(_) => json!({"selector": {&app.color_label: app.idle.color}}),
+            Router::HttpRoute(route) => json!({"rules": switched_rules(route, app)?}),
+        };
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": resource_version,
+                "annotations": {
+                    LIVE_SINCE_ANNOTATION: now.to_string(),
+                    PREVIOUS_COLOR_ANNOTATION: app.live.color,
+                    HISTORY_ANNOTATION: serde_json::to_string(&history)?,
+                },
+            },
+            "spec": spec,
+        });
+        Ok(SwitchPlan {
+            router,
+            namespace: app.namespace.clone(),
+            from: app.live.color.to_string(),
+            to: app.idle.color.to_string(),
+            patch,
+        })
+    }
+
+    /// Sends the patch (as a server-side dry run when `dry_run`, so the guard judges it
+    /// without effect), then records a `Switched` Event on the router.
+    pub async fn apply(&self, cluster: &Cluster, dry_run: bool) -> Result<()> {
+        let params = PatchParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let patch = Patch::Merge(&self.patch);
+        let name = &self.router.name;
+        let ns = Some(self.namespace.as_str());
+        let (result, call) = match self.router.kind {
+            RouterKind::Service => (
+                cluster
+                    .api::<Service>()
+                    .patch(name, &params, &patch)
+                    .await
+                    .map(|s| reference(&s)),
+                ApiCall::new::<Service>("patch", ns, name),
+            ),
+            RouterKind::HttpRoute => (
+                cluster
+                    .api::<HttpRoute>()
+                    .patch(name, &params, &patch)
+                    .await
+                    .map(|r| reference(&r)),
+                ApiCall::new::<HttpRoute>("patch", ns, name),
+            ),
+        };
+        let involved = match result {
+            Ok(involved) => involved,
+            Err(err) if is_conflict(&err) => bail!(
+                "someone else changed {} since it was read; nothing was switched: re-run `kubectl bluegreen promote {} -n {}` to check the new state",
+                self.router,
+                self.router,
+                self.namespace
+            ),
+            Err(err) => return Err(explain(err, &call)),
+        };
+        if !dry_run && let Err(err) = self.record_event(cluster, involved).await {
+            anstream::eprintln!(
+                "warning: switched, but the Switched event was not recorded: {err:#}"
+            );
+        }
+        Ok(())
+    }
+
+    async fn record_event(&self, cluster: &Cluster, involved: ObjectReference) -> Result<()> {
+        let now = Timestamp::now();
+        let event = Event {
+            metadata: ObjectMeta {
+                // kubectl's and client-go's naming: the object's name and a unique suffix.
+                name: Some(format!("{}.{:x}", self.router.name, now.as_nanosecond())),
+                namespace: Some(self.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            involved_object: involved,
+            reason: Some("Switched".to_string()),
+            message: Some(format!(
+                "traffic switched from {} to {} by kubectl bluegreen",
+                self.from, self.to
+            )),
+            type_: Some("Normal".to_string()),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            source: Some(EventSource {
+                component: Some(FIELD_MANAGER.to_string()),
+                host: None,
+            }),
+            reporting_component: Some(FIELD_MANAGER.to_string()),
+            reporting_instance: Some(FIELD_MANAGER.to_string()),
+            ..Event::default()
+        };
+        cluster
+            .api::<Event>()
+            .create(&PostParams::default(), &event)
+            .await
+            .map_err(|err| {
+                explain(
+                    err,
+                    &ApiCall::new::<Event>("create", Some(&self.namespace), &self.router.name),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+fn reference<K: kube::Resource<DynamicType = ()>>(object: &K) -> ObjectReference {
+    let meta = object.meta();
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(K::kind(&()).into_owned()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        field_path: None,
+    }
+}
+
+fn side_images(side: &ColorSide<'_>) -> (String, Images) {
+    let images = side
+        .images()
+        .into_iter()
+        .map(|(container, image)| (container.to_string(), image.to_string()))
+        .collect();
+    (side.color.to_string(), images)
+}
+
+/// The route's rules with traffic moved from the live color's Service to the idle
+/// one's: a rule naming only the live Service now names the idle one; a rule naming
+/// both swaps their weights. The whole array is rewritten from the object just read
+/// (a merge patch replaces arrays), which the resourceVersion precondition makes safe.
+fn switched_rules(route: &HttpRoute, app: &App<'_>) -> Result<Value> {
+    let service_name = |side: &ColorSide<'_>| side.service.map(|s| s.name_any());
+    let (Some(from), Some(to)) = (service_name(&app.live), service_name(&app.idle)) else {
+        bail!(
+            "{}: a color has no Service of its own, so the route cannot be switched",
+            app.router.reference()
+        );
+    };
+    let namespace = route.namespace().unwrap_or_default();
+    let mut rules = serde_json::to_value(&route.spec.rules)?;
+    for rule in rules.as_array_mut().into_iter().flatten() {
+        let Some(refs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        let names = |refs: &[Value], name: &str| -> Vec<usize> {
+            refs.iter()
+                .enumerate()
+                .filter(|(_, r)| names_service(r, name, &namespace))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let (live_refs, idle_refs) = (names(refs, &from), names(refs, &to));
+        if idle_refs.is_empty() {
+            for i in live_refs {
+                refs[i]["name"] = json!(to);
+            }
+            continue;
+        }
+        // An absent weight means 1 (Gateway API default).
+        let weight = |i: Option<&usize>| {
+            i.and_then(|&i| refs[i].get("weight"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        };
+        let (live_weight, idle_weight) = (weight(live_refs.first()), weight(idle_refs.first()));
+        for i in live_refs {
+            refs[i]["weight"] = json!(idle_weight);
+        }
+        for i in idle_refs {
+            refs[i]["weight"] = json!(live_weight);
+        }
+    }
+    Ok(rules)
+}
+
+/// Whether a backendRef names the core Service `name` in the route's namespace.
+fn names_service(backend_ref: &Value, name: &str, route_namespace: &str) -> bool {
+    let field = |key: &str| backend_ref.get(key).and_then(Value::as_str);
+    field("name") == Some(name)
+        && field("group").is_none_or(str::is_empty)
+        && field("kind").is_none_or(|k| k == "Service")
+        && field("namespace").is_none_or(|ns| ns == route_namespace)
+}
+
+#[cfg(test)]
+#[path = "switch_tests.rs"]
+mod tests;

@@ -1,0 +1,12 @@
+//! End-to-end scenarios: the real `kubectl-bluegreen` binary (and the real `kubectl`)
+//! against the in-process test API server of the `bluegreen-e2e` crate. They live in
+//! the plugin crate so that Cargo builds the binary for them (`CARGO_BIN_EXE_*`).
+
+mod support;
+
+mod adoption;
+mod concurrency;
+mod faults;
+mod kubectl;
+mod refusals;
+mod release;

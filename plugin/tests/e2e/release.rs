@@ -1,0 +1,251 @@
+//! The whole release for both router kinds: deploy, verify, promote, retire, rollback.
+
+use serde_json::json;
+
+use crate::support::{Env, history};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
+    let env = Env::start().await;
+    let new_image = "registry.example.com/api:1.6";
+
+    // deploy: only the idle color changes, scaled like the live one, and the plugin
+    // waits until the (simulated) controller reports the rollout.
+    let image_arg = format!("api={new_image}");
+    let deploy = ["deploy", "svc/api", "--image", &image_arg];
+    let (deployed, ()) = tokio::join!(
+        env.plugin("shop", &deploy),
+        env.roll_out_when("shop", "api-green", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == json!(new_image)
+        }),
+    );
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    assert!(
+        deployed
+            .stdout
+            .contains("deployment/api-green is rolled out"),
+        "{deployed:?}"
+    );
+    assert!(
+        deployed.stderr.contains("waiting for deployment/api-green"),
+        "{deployed:?}"
+    );
+    assert_eq!(
+        env.deployment("shop", "api-blue")["spec"]["template"]["spec"]["containers"][0]["image"],
+        json!("registry.example.com/api:1.4"),
+        "the live color is never touched"
+    );
+
+    // status: healthy, green idle with the new image.
+    let status = env
+        .plugin("shop", &["status", "svc/api", "-o", "json"])
+        .await;
+    assert_eq!(status.code, 0, "{status:?}");
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(report["idle"]["images"]["api"], json!(new_image));
+    assert_eq!(report["healthy"], json!(true));
+
+    // promote: one write of the Service, annotated, with an Event.
+    let promoted = env.plugin("shop", &["promote", "svc/api"]).await;
+    assert_eq!(promoted.code, 0, "{promoted:?}");
+    assert_eq!(
+        promoted.stdout,
+        "svc/api switched from blue to green in namespace shop\n"
+    );
+    let service = env.service("shop", "api");
+    assert_eq!(service["spec"]["selector"]["color"], json!("green"));
+    let annotations = &service["metadata"]["annotations"];
+    assert_eq!(annotations["bluegreen.dev/previous-color"], json!("blue"));
+    assert!(annotations["bluegreen.dev/live-since"].as_str().is_some());
+    let recorded = history(&service);
+    assert_eq!(recorded.len(), 2, "the fixture's switch and this one");
+    assert_eq!(recorded[1]["from"], json!("blue"));
+    assert_eq!(recorded[1]["to"], json!("green"));
+    assert_eq!(recorded[1]["images"]["green"]["api"], json!(new_image));
+    let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(env.server.client("admin").await.unwrap(), "shop");
+    let events = events.list(&Default::default()).await.unwrap().items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Switched")
+                && e.involved_object.name.as_deref() == Some("api")),
+        "{events:?}"
+    );
+
+    // history lists both switches.
+    let listed = env.plugin("shop", &["history", "svc/api"]).await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert_eq!(listed.stdout.lines().count(), 3, "{}", listed.stdout);
+
+    // retire: refused inside the warm window (BG008), allowed with --force.
+    let refused = env.plugin("shop", &["retire", "svc/api"]).await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("deny: BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until"), "{refused:?}");
+    assert_eq!(
+        env.deployment("shop", "api-blue")["spec"]["replicas"],
+        json!(3)
+    );
+    let retired = env.plugin("shop", &["retire", "svc/api", "--force"]).await;
+    assert_eq!(retired.code, 0, "{retired:?}");
+    assert_eq!(
+        env.deployment("shop", "api-blue")["spec"]["replicas"],
+        json!(0)
+    );
+
+    // rollback: blue was retired, so it is scaled up and awaited, then switched back.
+    let (rolled_back, ()) = tokio::join!(
+        env.plugin("shop", &["rollback", "svc/api"]),
+        env.roll_out_when("shop", "api-blue", |d| d["spec"]["replicas"] == json!(3)),
+    );
+    assert_eq!(rolled_back.code, 0, "{rolled_back:?}");
+    assert!(
+        rolled_back
+            .stderr
+            .contains("blue was retired; scaling deployment/api-blue to 3 replicas first"),
+        "{rolled_back:?}"
+    );
+    assert_eq!(
+        rolled_back.stdout,
+        "svc/api switched from green to blue in namespace shop\n"
+    );
+    let service = env.service("shop", "api");
+    assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
+    assert_eq!(history(&service).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_httproute_app_goes_through_deploy_verify_promote_and_rollback() {
+    let env = Env::start().await;
+    let new_image = "registry.example.com/web/myapp:2.2";
+    let image_arg = format!("web={new_image}");
+    let deploy = ["deploy", "httproute/myapp", "--image", &image_arg];
+    let (deployed, ()) = tokio::join!(
+        env.plugin("web", &deploy),
+        env.roll_out_when("web", "app-green", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == json!(new_image)
+        }),
+    );
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+
+    // verify goes through the API server's service proxy to the idle color's Service.
+    // The test API server has no endpoints behind Services, so the check fails cleanly
+    // and nothing is marked verified.
+    let verified = env
+        .plugin("web", &["verify", "httproute/myapp", "--path", "/healthz"])
+        .await;
+    assert_eq!(verified.code, 1, "{verified:?}");
+    assert!(
+        verified.stderr.contains("1 of 1 requests to green /healthz failed (expected HTTP 200): service/app-green:http answered HTTP 503"),
+        "{verified:?}"
+    );
+    assert!(
+        env.deployment("web", "app-green")["metadata"]["annotations"]["bluegreen.dev/verified"]
+            .is_null()
+    );
+
+    let promoted = env.plugin("web", &["promote", "httproute/myapp"]).await;
+    assert_eq!(promoted.code, 0, "{promoted:?}");
+    let route = env.route("web", "myapp");
+    assert_eq!(
+        route["spec"]["rules"][0]["backendRefs"],
+        json!([
+            {"group": "", "kind": "Service", "name": "app-blue", "port": 80, "weight": 0},
+            {"group": "", "kind": "Service", "name": "app-green", "port": 80, "weight": 100},
+        ])
+    );
+    assert_eq!(
+        route["spec"]["rules"][1]["backendRefs"][0]["name"],
+        json!("app-green")
+    );
+    assert_eq!(
+        route["metadata"]["annotations"]["bluegreen.dev/previous-color"],
+        json!("blue")
+    );
+
+    let status = env.plugin("web", &["status", "httproute/myapp"]).await;
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(
+        status.stdout.contains("Live:    green since"),
+        "{}",
+        status.stdout
+    );
+
+    let rolled_back = env.plugin("web", &["rollback", "httproute/myapp"]).await;
+    assert_eq!(rolled_back.code, 0, "{rolled_back:?}");
+    let route = env.route("web", "myapp");
+    assert_eq!(
+        route["spec"]["rules"][0]["backendRefs"][0]["weight"],
+        json!(100)
+    );
+    assert_eq!(
+        route["spec"]["rules"][1]["backendRefs"][0]["name"],
+        json!("app-blue")
+    );
+    assert_eq!(history(&route).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_shows_every_app_across_namespaces() {
+    let env = Env::start().await;
+    let listed = env.plugin("shop", &["list", "-A"]).await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", listed.stdout);
+    assert!(
+        lines[1].starts_with("shop       svc/api          blue"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        lines[2].starts_with("web        httproute/myapp  blue"),
+        "{}",
+        listed.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_watch_rolls_back_when_the_new_color_degrades() {
+    let env = Env::start().await;
+    let promote = ["promote", "svc/api", "--watch", "10m"];
+    let degrade = async {
+        loop {
+            if env.service("shop", "api")["spec"]["selector"]["color"] == json!("green") {
+                env.server
+                    .mark_deployment_not_ready("shop", "api-green")
+                    .unwrap();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let (run, ()) = tokio::join!(env.plugin("shop", &promote), degrade);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("green degraded after the switch: green (Deployment api-green) is not ready to take traffic"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .ends_with("svc/api switched from green to blue in namespace shop\n"),
+        "{run:?}"
+    );
+    let service = env.service("shop", "api");
+    assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
+    assert_eq!(
+        history(&service).len(),
+        3,
+        "the switch and the automatic rollback"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_exits_1_when_the_live_color_is_degraded() {
+    let env = Env::start().await;
+    env.server
+        .mark_deployment_not_ready("shop", "api-blue")
+        .unwrap();
+    let run = env.plugin("shop", &["status", "svc/api"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("Health:  degraded"), "{}", run.stdout);
+}
