@@ -1,0 +1,366 @@
+//! The guard's in-memory copy of cluster state, indexed by namespace, so that a
+//! decision borrows the few objects of one namespace and never calls the API.
+//!
+//! [`Cache`] is fed by the watchers in [`crate::watch`] or, in tests and offline
+//! reviews, built directly from objects.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use gateway_api::apis::standard::httproutes::HttpRoute;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::{Resource, ResourceExt};
+use policy::{BlueGreenPolicy, Object, Policy, Snapshot};
+use serde::de::DeserializeOwned;
+
+/// The kinds of object the guard keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CacheKind {
+    /// apps/v1 Deployments.
+    Deployment,
+    /// core/v1 Services.
+    Service,
+    /// gateway.networking.k8s.io/v1 HTTPRoutes.
+    HttpRoute,
+    /// networking.k8s.io/v1 NetworkPolicies.
+    NetworkPolicy,
+    /// autoscaling/v2 HorizontalPodAutoscalers.
+    Hpa,
+    /// core/v1 Namespaces (for the labels a policy's namespaceSelector reads).
+    Namespace,
+    /// bluegreen.dev/v1alpha1 BlueGreenPolicies.
+    Policy,
+}
+
+impl CacheKind {
+    /// Every kind.
+    pub const ALL: [CacheKind; 7] = [
+        CacheKind::Deployment,
+        CacheKind::Service,
+        CacheKind::HttpRoute,
+        CacheKind::NetworkPolicy,
+        CacheKind::Hpa,
+        CacheKind::Namespace,
+        CacheKind::Policy,
+    ];
+
+    /// The resource's plural name, as metrics and messages show it.
+    pub fn plural(self) -> &'static str {
+        match self {
+            CacheKind::Deployment => "deployments",
+            CacheKind::Service => "services",
+            CacheKind::HttpRoute => "httproutes",
+            CacheKind::NetworkPolicy => "networkpolicies",
+            CacheKind::Hpa => "horizontalpodautoscalers",
+            CacheKind::Namespace => "namespaces",
+            CacheKind::Policy => "bluegreenpolicies",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// Objects of one kind: namespace (empty for cluster-scoped kinds) → name → object.
+type Shelf<K> = HashMap<String, BTreeMap<String, K>>;
+
+/// A kind the cache keeps, and where it keeps it.
+pub trait Cached:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+    /// Which kind this is.
+    const KIND: CacheKind;
+    /// The objects of this kind in `index`.
+    fn shelf(index: &Index) -> &Shelf<Self>;
+    /// The same, to change.
+    fn shelf_mut(index: &mut Index) -> &mut Shelf<Self>;
+    /// Why the object cannot be used, if it cannot (a BlueGreenPolicy that does not parse).
+    fn problem(&self) -> Option<String> {
+        None
+    }
+}
+
+macro_rules! cached {
+    ($type:ty, $kind:ident, $field:ident $(, $extra:item)*) => {
+        impl Cached for $type {
+            const KIND: CacheKind = CacheKind::$kind;
+            fn shelf(index: &Index) -> &Shelf<Self> {
+                &index.$field
+            }
+            fn shelf_mut(index: &mut Index) -> &mut Shelf<Self> {
+                &mut index.$field
+            }
+            $($extra)*
+        }
+    };
+}
+
+cached!(Deployment, Deployment, deployments);
+cached!(Service, Service, services);
+cached!(HttpRoute, HttpRoute, routes);
+cached!(NetworkPolicy, NetworkPolicy, network_policies);
+cached!(HorizontalPodAutoscaler, Hpa, hpas);
+cached!(Namespace, Namespace, namespaces);
+cached!(
+    BlueGreenPolicy,
+    Policy,
+    policies,
+    fn problem(&self) -> Option<String> {
+        let name = self.name_any();
+        Policy::from_spec(Some(&name), &self.spec)
+            .err()
+            .map(|err| err.to_string())
+    }
+);
+
+/// The objects the guard knows, by kind and namespace.
+#[derive(Debug, Default)]
+pub struct Index {
+    deployments: Shelf<Deployment>,
+    services: Shelf<Service>,
+    routes: Shelf<HttpRoute>,
+    network_policies: Shelf<NetworkPolicy>,
+    hpas: Shelf<HorizontalPodAutoscaler>,
+    namespaces: Shelf<Namespace>,
+    policies: Shelf<BlueGreenPolicy>,
+}
+
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no rule reads and what makes objects large: managed fields and
+/// kubectl's copy of the last applied manifest.
+fn slim<K: Resource>(mut object: K) -> K {
+    object.managed_fields_mut().clear();
+    object.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
+    object
+}
+
+fn shelf_key<K: Resource>(object: &K) -> (String, String) {
+    (object.namespace().unwrap_or_default(), object.name_any())
+}
+
+fn values<'a, K>(shelf: &'a Shelf<K>, namespace: &str) -> Vec<&'a K> {
+    shelf
+        .get(namespace)
+        .map(|objects| objects.values().collect())
+        .unwrap_or_default()
+}
+
+impl Index {
+    /// Stores an object, replacing any of the same kind, namespace and name.
+    pub fn apply<K: Cached>(&mut self, object: K) {
+        let (namespace, name) = shelf_key(&object);
+        K::shelf_mut(self)
+            .entry(namespace)
+            .or_default()
+            .insert(name, slim(object));
+    }
+
+    /// Forgets an object.
+    pub fn delete<K: Cached>(&mut self, object: &K) {
+        let (namespace, name) = shelf_key(object);
+        let shelf = K::shelf_mut(self);
+        if let Some(objects) = shelf.get_mut(&namespace) {
+            objects.remove(&name);
+            if objects.is_empty() {
+                shelf.remove(&namespace);
+            }
+        }
+    }
+
+    /// Replaces every object of one kind (after a watch's initial list).
+    pub fn replace_all<K: Cached>(&mut self, objects: Vec<K>) {
+        K::shelf_mut(self).clear();
+        for object in objects {
+            self.apply(object);
+        }
+    }
+
+    /// Stores an object read from a manifest.
+    pub fn apply_object(&mut self, object: Object) {
+        match object {
+            Object::Deployment(o) => self.apply(o),
+            Object::Service(o) => self.apply(o),
+            Object::HttpRoute(o) => self.apply(o),
+            Object::NetworkPolicy(o) => self.apply(o),
+            Object::Hpa(o) => self.apply(o),
+            Object::Policy(o) => self.apply(o),
+        }
+    }
+
+    /// How many objects of a kind are stored.
+    pub fn count(&self, kind: CacheKind) -> usize {
+        fn total<K>(shelf: &Shelf<K>) -> usize {
+            shelf.values().map(BTreeMap::len).sum()
+        }
+        match kind {
+            CacheKind::Deployment => total(&self.deployments),
+            CacheKind::Service => total(&self.services),
+            CacheKind::HttpRoute => total(&self.routes),
+            CacheKind::NetworkPolicy => total(&self.network_policies),
+            CacheKind::Hpa => total(&self.hpas),
+            CacheKind::Namespace => total(&self.namespaces),
+            CacheKind::Policy => total(&self.policies),
+        }
+    }
+
+    /// The stored state of one namespace, borrowed: what the rules judge a write against.
+    pub fn snapshot(&self, namespace: &str) -> Snapshot<'_> {
+        Snapshot {
+            namespace: namespace.to_string(),
+            deployments: values(&self.deployments, namespace),
+            services: values(&self.services, namespace),
+            routes: values(&self.routes, namespace),
+            network_policies: values(&self.network_policies, namespace),
+            hpas: values(&self.hpas, namespace),
+        }
+    }
+
+    /// The stored Deployment of that namespace and name.
+    pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Deployment> {
+        self.deployments.get(namespace)?.get(name)
+    }
+
+    /// The policy in force for a namespace: the first BlueGreenPolicy (by name) whose
+    /// namespaceSelector matches the namespace's labels, else the built-in defaults.
+    /// Policies that do not parse were reported when they were stored.
+    pub fn policy_for(&self, namespace: &str) -> Policy {
+        let no_labels = BTreeMap::new();
+        let labels = self
+            .namespaces
+            .get("")
+            .and_then(|namespaces| namespaces.get(namespace))
+            .and_then(|ns| ns.metadata.labels.as_ref())
+            .unwrap_or(&no_labels);
+        let policies = self.policies.values().flat_map(BTreeMap::values);
+        Policy::for_namespace(policies, labels).0
+    }
+}
+
+/// The shared, concurrently read cache, and which kinds have finished their initial
+/// sync.
+#[derive(Clone, Debug, Default)]
+pub struct Cache {
+    index: Arc<RwLock<Index>>,
+    /// One bit per [`CacheKind`] still syncing.
+    unsynced: Arc<AtomicU8>,
+}
+
+impl Cache {
+    /// An empty cache waiting for the initial list of each of `kinds`.
+    pub fn syncing(kinds: &[CacheKind]) -> Self {
+        let cache = Cache::default();
+        let bits = kinds.iter().fold(0, |bits, kind| bits | kind.bit());
+        cache.unsynced.store(bits, Ordering::Release);
+        cache
+    }
+
+    /// A synced cache holding `objects` and namespaces with labels: for tests and
+    /// offline reviews.
+    pub fn from_objects(
+        objects: impl IntoIterator<Item = Object>,
+        namespaces: impl IntoIterator<Item = Namespace>,
+    ) -> Self {
+        let cache = Cache::default();
+        {
+            let mut index = cache.write();
+            objects.into_iter().for_each(|o| index.apply_object(o));
+            namespaces.into_iter().for_each(|ns| index.apply(ns));
+        }
+        cache
+    }
+
+    /// Reads the index. Hold the guard only for one decision: writers wait for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, Index> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way
+        // that matters to a decision, so a poisoned lock is still usable.
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the index.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that a kind's initial list is complete.
+    pub fn mark_synced(&self, kind: CacheKind) {
+        self.unsynced.fetch_and(!kind.bit(), Ordering::AcqRel);
+    }
+
+    /// The kinds whose initial list is not complete yet.
+    pub fn syncing_kinds(&self) -> Vec<CacheKind> {
+        let bits = self.unsynced.load(Ordering::Acquire);
+        CacheKind::ALL
+            .into_iter()
+            .filter(|kind| bits & kind.bit() != 0)
+            .collect()
+    }
+
+    /// Whether every kind has synced.
+    pub fn is_synced(&self) -> bool {
+        self.unsynced.load(Ordering::Acquire) == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(namespace: &str, name: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": name, "namespace": namespace,
+                "annotations": {LAST_APPLIED_ANNOTATION: "{}", "keep": "me"},
+                "managedFields": [{"manager": "kubectl"}]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn objects_are_indexed_by_namespace_and_slimmed() {
+        let cache = Cache::from_objects(
+            [
+                Object::Deployment(deployment("a", "one")),
+                Object::Deployment(deployment("a", "two")),
+                Object::Deployment(deployment("b", "one")),
+            ],
+            [],
+        );
+        let index = cache.read();
+        assert_eq!(index.snapshot("a").deployments.len(), 2);
+        assert_eq!(index.snapshot("c").deployments.len(), 0);
+        assert_eq!(index.count(CacheKind::Deployment), 3);
+        let stored = index.deployment("b", "one").unwrap();
+        assert!(stored.metadata.managed_fields.as_ref().unwrap().is_empty());
+        assert_eq!(
+            stored.annotations().keys().collect::<Vec<_>>(),
+            ["keep"],
+            "last-applied is dropped"
+        );
+    }
+
+    #[test]
+    fn delete_and_relist_replace_state() {
+        let cache = Cache::syncing(&[CacheKind::Deployment, CacheKind::Service]);
+        assert!(!cache.is_synced());
+        cache.write().apply(deployment("a", "one"));
+        cache.write().delete(&deployment("a", "one"));
+        assert_eq!(cache.read().count(CacheKind::Deployment), 0);
+        cache
+            .write()
+            .replace_all(vec![deployment("a", "two"), deployment("b", "three")]);
+        cache.mark_synced(CacheKind::Deployment);
+        assert_eq!(cache.read().count(CacheKind::Deployment), 2);
+        assert_eq!(cache.syncing_kinds(), [CacheKind::Service]);
+        cache.mark_synced(CacheKind::Service);
+        assert!(cache.is_synced());
+    }
+}

@@ -1,0 +1,70 @@
+//! The guard's settings: what `bluegreen-guard` reads from its flags, and what tests
+//! build directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the guard serves admission reviews.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// HTTPS address for AdmissionReviews (`POST /validate`).
+    #[arg(long, env = "BLUEGREEN_GUARD_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Plain-HTTP address for `/healthz`, `/readyz` and `/metrics`.
+    #[arg(
+        long,
+        env = "BLUEGREEN_GUARD_PROBE_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub probe_listen: SocketAddr,
+    /// PEM certificate chain served to the API server; reloaded when it changes on disk.
+    #[arg(long, env = "BLUEGREEN_GUARD_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// PEM private key of the certificate; reloaded when it changes on disk.
+    #[arg(long, env = "BLUEGREEN_GUARD_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// How often the certificate files are checked for rotation.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// What to answer before every cache of cluster state has synced.
+    #[arg(long, value_enum, default_value_t = Unsynced::Deny)]
+    pub unsynced: Unsynced,
+    /// Deadline for one request, body included; keep it below the webhook's timeoutSeconds.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// How long in-flight reviews may take to finish after SIGTERM.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// The answer to reviews the guard cannot judge yet because its caches are syncing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unsynced {
+    /// Refuse them, saying why (safe: nothing unchecked gets through).
+    #[default]
+    Deny,
+    /// Allow them (available: a restart never blocks releases).
+    Allow,
+}
+
+/// Parses `5s`, `1m30s`, `250ms` (and ISO 8601 `PT5S`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration: jiff::SignedDuration = text.trim().parse().map_err(|err: jiff::Error| {
+        format!("{text:?} is not a duration like 5s or 250ms: {err}")
+    })?;
+    Duration::try_from(duration).map_err(|_| format!("{text:?} is negative"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_kubectl_flags() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("-1s").unwrap_err().contains("negative"));
+        assert!(parse_duration("soon").is_err());
+    }
+}

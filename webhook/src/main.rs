@@ -1,0 +1,107 @@
+//! `bluegreen-guard`: flags, logging and exit codes; the work is in the library.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bluegreen_guard::{Config, offline};
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+/// Validating admission webhook that enforces the bluegreen rules cluster-wide.
+#[derive(Parser)]
+#[command(name = "bluegreen-guard", version)]
+struct Cli {
+    /// Log line format (stderr); the level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Json, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve AdmissionReviews over HTTPS, with state from the cluster.
+    Serve(Config),
+    /// Answer one AdmissionReview read from stdin, with state from manifest files;
+    /// prints the AdmissionReview response. Exit code 0 allowed, 2 denied, 1 error.
+    Review {
+        /// Manifests of the namespace's objects (Deployments, Services, HTTPRoutes,
+        /// NetworkPolicies, HPAs, BlueGreenPolicies).
+        #[arg(long, num_args = 1..)]
+        state: Vec<PathBuf>,
+        /// A BlueGreenPolicy manifest; it applies whatever its namespaceSelector says.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Judge as of this time (RFC 3339), e.g. to replay a past request.
+        #[arg(long)]
+        now: Option<jiff::Timestamp>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let serving = matches!(cli.command, Command::Serve(_));
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) if serving => {
+            tracing::error!(error = format!("{err:#}"), "bluegreen-guard stopped");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(config) => {
+            rustls::crypto::ring::default_provider()
+                .install_default()
+                .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(bluegreen_guard::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Review { state, policy, now } => {
+            let mut body = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .context("cannot read the AdmissionReview from stdin")?;
+            let files: Vec<PathBuf> = state.into_iter().chain(policy).collect();
+            let objects = offline::load_state(&files)?;
+            let decision = offline::review(&body, objects, now)?;
+            let allowed = decision.response.allowed;
+            let mut stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, &decision.response.into_review())?;
+            writeln!(stdout)?;
+            Ok(if allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Prometheus metrics: reviews by kind, operation and decision, findings by rule and
+//! action, decision latency, cache sizes and the serving certificate's expiry.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::cache::{Cache, CacheKind};
+use crate::decision::Decision;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReviewLabels {
+    kind: &'static str,
+    operation: &'static str,
+    decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    kind: &'static str,
+    operation: &'static str,
+    rule: String,
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    resource: &'static str,
+}
+
+/// The guard's metrics, registered once and shared by every request.
+pub struct Metrics {
+    registry: Registry,
+    reviews: Family<ReviewLabels, Counter>,
+    findings: Family<FindingLabels, Counter>,
+    decision_seconds: Histogram,
+    cache_objects: Family<CacheLabels, Gauge>,
+    cache_synced: Family<CacheLabels, Gauge>,
+    certificate_expiry: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("bluegreen_guard");
+        let reviews = Family::default();
+        registry.register(
+            "reviews",
+            "AdmissionReviews answered, by kind, operation and decision",
+            reviews.clone(),
+        );
+        let findings = Family::default();
+        registry.register(
+            "findings",
+            "Rule findings in answered reviews, by kind, operation, rule and action",
+            findings.clone(),
+        );
+        // 5 µs to ~80 ms: decisions are expected in the tens of microseconds.
+        let decision_seconds = Histogram::new(exponential_buckets(5e-6, 2.0, 15));
+        registry.register(
+            "decision_duration_seconds",
+            "Time to decide one review, from parsed request to response",
+            decision_seconds.clone(),
+        );
+        let cache_objects = Family::default();
+        registry.register(
+            "cache_objects",
+            "Objects held in the guard's cache, by resource",
+            cache_objects.clone(),
+        );
+        let cache_synced = Family::default();
+        registry.register(
+            "cache_synced",
+            "1 once the resource's initial list is in the cache",
+            cache_synced.clone(),
+        );
+        let certificate_expiry = Gauge::default();
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate, in Unix seconds",
+            certificate_expiry.clone(),
+        );
+        Metrics {
+            registry,
+            reviews,
+            findings,
+            decision_seconds,
+            cache_objects,
+            cache_synced,
+            certificate_expiry,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one decision and its duration.
+    pub fn record(&self, operation: &'static str, decision: &Decision, took: Duration) {
+        self.reviews
+            .get_or_create(&ReviewLabels {
+                kind: decision.kind,
+                operation,
+                decision: decision.verdict.label(),
+            })
+            .inc();
+        for finding in &decision.findings {
+            self.findings
+                .get_or_create(&FindingLabels {
+                    kind: decision.kind,
+                    operation,
+                    rule: finding.rule.to_string(),
+                    action: action_label(finding.action),
+                })
+                .inc();
+        }
+        self.decision_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Records the serving certificate's expiry.
+    pub fn set_certificate_expiry(&self, not_after_unix: i64) {
+        self.certificate_expiry.set(not_after_unix);
+    }
+
+    /// The Prometheus text exposition, with cache gauges read from `cache` now.
+    pub fn render(&self, cache: &Cache) -> String {
+        let syncing = cache.syncing_kinds();
+        {
+            let index = cache.read();
+            for kind in CacheKind::ALL {
+                let labels = CacheLabels {
+                    resource: kind.plural(),
+                };
+                let count = i64::try_from(index.count(kind)).unwrap_or(i64::MAX);
+                self.cache_objects.get_or_create(&labels).set(count);
+                self.cache_synced
+                    .get_or_create(&labels)
+                    .set(i64::from(!syncing.contains(&kind)));
+            }
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+fn action_label(action: policy::Action) -> &'static str {
+    match action {
+        policy::Action::Deny => "deny",
+        policy::Action::Warn => "warn",
+        policy::Action::Audit => "audit",
+        policy::Action::Off => "off",
+    }
+}
