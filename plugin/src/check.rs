@@ -1,6 +1,7 @@
 //! `check`: the rules on apps as they stand. Offline (`-f`) it reads manifests and
 //! evaluates what needs no live state: config parity, NetworkPolicy parity, readiness
-//! probes, distinct colors, and digest pinning when BG006 is on.
+//! probes, distinct colors, and digest pinning when BG006 is on (signatures need the
+//! registries: `check APP` verifies them live).
 
 use std::collections::BTreeMap;
 
@@ -13,14 +14,15 @@ use policy::manifest::parse;
 use policy::rules::distinct_colors;
 use policy::{
     Action, BlueGreenPolicy, Context, ImageVerdict, ImageVerdicts, Object, Policy, Snapshot,
-    check_app, discover, discover_router,
+    check_app, discover,
 };
 use serde::Serialize;
 
 use crate::cli::{CheckArgs, OutputFormat};
-use crate::cluster::{Cluster, Routes, Scope};
+use crate::cluster::Cluster;
 use crate::exit::Outcome;
 use crate::files::read_sources;
+use crate::live::LiveApp;
 use crate::output::{FindingView, Table, print, print_data, styled_action};
 
 /// One app's result.
@@ -67,9 +69,9 @@ impl CheckReport {
     }
 }
 
-/// The plugin never checks signatures (that needs the registry and the guard's keys):
-/// a pinned image counts as verified here and BG006 reports only tags. The guard
-/// verifies signatures for real when it judges the write.
+/// Offline there is no registry to ask: a pinned image counts as verified and BG006
+/// reports only tags (`check -f` says so on stderr). The live commands verify
+/// signatures for real ([`crate::live`]), as the guard does.
 pub fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
     objects
         .iter()
@@ -90,6 +92,9 @@ pub fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
         })
         .collect()
 }
+
+/// What `check -f` says when BG006 is on.
+pub const OFFLINE_SIGNATURES: &str = "note: BG006 signed-images: signatures are not verified offline, so a pinned image counts as signed here; `kubectl bluegreen check APP` verifies them against the registries";
 
 /// Evaluates every app of one namespace's snapshot.
 pub fn check_snapshot(snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> Vec<AppReport> {
@@ -167,6 +172,9 @@ pub fn check_manifests(args: &CheckArgs, now: Timestamp) -> Result<CheckReport> 
     if let Some(err) = errors.into_iter().next() {
         return Err(err.into());
     }
+    if crate::live::verifies_images(&policy) {
+        anstream::eprintln!("{OFFLINE_SIGNATURES}");
+    }
     let images = offline_verdicts(&objects);
     let ctx = Context {
         policy: &policy,
@@ -187,27 +195,19 @@ pub fn run(args: &CheckArgs, format: OutputFormat) -> Result<Outcome> {
     print_report(&report, format)
 }
 
-/// `check APP`: the same rules on the live app, under the BlueGreenPolicy in force.
+/// `check APP`: the same rules on the live app, under the BlueGreenPolicy in force,
+/// with both colors' images verified against the registries when BG006 is on.
 pub async fn run_live(
     cluster: &Cluster,
     router: &RouterRef,
+    args: &CheckArgs,
     format: OutputFormat,
 ) -> Result<Outcome> {
-    let state = cluster
-        .read(Scope::Namespace, Routes::for_app(router))
-        .await?;
-    state.print_warnings();
-    let snapshot = state.snapshot();
-    // Fails with the discovery error (and its fix) when the router names no app.
-    let _ = discover_router(&snapshot, router)?;
-    let policy = state.policy(&cluster.namespace)?;
-    let images = offline_verdicts(&state.objects);
-    let ctx = Context {
-        policy: &policy,
-        now: Timestamp::now(),
-        requester: None,
-        images: &images,
-    };
+    let live = LiveApp::load(cluster, router, false).await?;
+    let snapshot = live.snapshot();
+    live.app(&snapshot)?;
+    let checks = live.checks(&cluster.namespace, Some(&args.images)).await?;
+    let ctx = checks.context(Timestamp::now());
     let name = router.to_string();
     let report = CheckReport {
         apps: check_snapshot(&snapshot, &ctx)

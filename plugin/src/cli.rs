@@ -111,9 +111,30 @@ pub struct StatusArgs {
     /// The app.
     #[command(flatten)]
     pub app: AppArgs,
-    /// Keep printing the status whenever it changes (Ctrl-C to stop).
+    /// Keep printing the status whenever the app's objects change (until Ctrl-C, or
+    /// until stdin closes when it is a pipe).
     #[arg(short, long)]
     pub watch: bool,
+    /// With --watch: stop watching after this long (e.g. 10m) and exit with the health.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "watch")]
+    pub timeout: Option<Duration>,
+    /// How BG006 reaches registries.
+    #[command(flatten)]
+    pub images: ImageCheckArgs,
+}
+
+/// How BG006 (signed images) verifies images when the policy in force has trusted keys.
+#[derive(Debug, Clone, Args)]
+pub struct ImageCheckArgs {
+    /// A registry (HOST:PORT, as image references name it) reached over plain HTTP when
+    /// verifying image signatures; repeat for several. Credentials come from
+    /// $DOCKER_CONFIG/config.json or ~/.docker/config.json when present.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// How long verifying the images' signatures (BG006) may take in all; a registry
+    /// that has not answered by then fails the check.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub verify_timeout: Duration,
 }
 
 /// `deploy`.
@@ -169,6 +190,9 @@ pub struct PromoteArgs {
     /// concurrent promote switch at most once.
     #[arg(long, value_name = "COLOR")]
     pub to: Option<String>,
+    /// How BG006 reaches registries.
+    #[command(flatten)]
+    pub images: ImageCheckArgs,
 }
 
 /// `rollback`.
@@ -180,6 +204,9 @@ pub struct RollbackArgs {
     /// How long to wait for a retired color to scale up (e.g. 5m); on expiry exit 3.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
+    /// How BG006 reaches registries.
+    #[command(flatten)]
+    pub images: ImageCheckArgs,
 }
 
 /// `retire`.
@@ -209,6 +236,9 @@ pub struct CheckArgs {
     /// A BlueGreenPolicy manifest to apply offline (default: one found among the files, else the built-in defaults).
     #[arg(long, value_name = "FILE", requires = "files")]
     pub policy: Option<PathBuf>,
+    /// How BG006 reaches registries (live checks only: offline, signatures are not checked).
+    #[command(flatten)]
+    pub images: ImageCheckArgs,
 }
 
 /// `init`.
@@ -357,6 +387,35 @@ mod tests {
             panic!("promote")
         };
         assert_eq!(args.watch, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn image_checks_take_insecure_registries_and_a_budget() {
+        let cli = parse(&[
+            "promote",
+            "svc/api",
+            "--insecure-registry",
+            "127.0.0.1:5000",
+            "--insecure-registry",
+            "registry.local:80",
+            "--verify-timeout",
+            "3s",
+        ])
+        .unwrap();
+        let Command::Promote(args) = cli.command else {
+            panic!("promote")
+        };
+        assert_eq!(
+            args.images.insecure_registries,
+            ["127.0.0.1:5000", "registry.local:80"]
+        );
+        assert_eq!(args.images.verify_timeout, Duration::from_secs(3));
+        let Command::Check(args) = parse(&["check", "svc/api"]).unwrap().command else {
+            panic!("check")
+        };
+        assert_eq!(args.images.verify_timeout, Duration::from_secs(10));
+        assert!(parse(&["status", "svc/api", "--timeout", "5s"]).is_err());
+        assert!(parse(&["status", "svc/api", "-w", "--timeout", "5s"]).is_ok());
     }
 
     #[test]

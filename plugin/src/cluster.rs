@@ -11,7 +11,7 @@ use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -216,6 +216,17 @@ impl Cluster {
         Ok(annotations)
     }
 
+    /// The Pods a Deployment's selector (`matchLabels`) selects, in the command's namespace.
+    pub async fn pods_of(&self, deployment: &Deployment) -> Result<Vec<Pod>> {
+        let selector = match_labels(deployment);
+        Ok(self
+            .api::<Pod>()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|err| explain(err, &ApiCall::list::<Pod>(Some(&self.namespace))))?
+            .items)
+    }
+
     fn scoped<K>(&self, namespace: Option<&str>) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
@@ -233,6 +244,22 @@ impl Cluster {
     {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
+}
+
+/// A Deployment's `matchLabels` as a label selector: `app=api,color=green`.
+pub fn match_labels(deployment: &Deployment) -> String {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }
 
 async fn list<K>(api: Api<K>) -> kube::Result<Vec<K>>

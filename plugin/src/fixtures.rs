@@ -31,6 +31,15 @@ pub fn now() -> Timestamp {
     "2025-01-10T10:30:00Z".parse().unwrap()
 }
 
+/// The built-in defaults, nobody asking, no image verdicts: `checks().context(now())`.
+pub fn checks() -> crate::live::Checks {
+    crate::live::Checks {
+        policy: policy::Policy::default(),
+        requester: None,
+        images: policy::ImageVerdicts::new(),
+    }
+}
+
 /// Text without ANSI styles, as a pipe receives it.
 pub fn plain(text: &str) -> String {
     anstream::adapter::strip_str(text).to_string()

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod exit;
 pub mod files;
 pub mod history;
+pub mod live;
 pub mod output;
 pub mod rollout;
 pub mod switch;
@@ -29,7 +30,9 @@ use crate::exit::Outcome;
 /// Logs go to stderr, quiet unless asked (`-v`, or `RUST_LOG`).
 pub fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // kube logs every non-2xx answer as an error; the plugin explains each one
+        // itself (and a proxied 500 is an answer, not a failure of the client).
+        0 => "warn,kube_client::client::builder=off",
         1 => "info",
         _ => "debug",
     };
@@ -97,7 +100,7 @@ async fn run_with_cluster(
         Command::History(args) => history_command::run(&cluster, args, format).await,
         Command::Check(args) => {
             let router = args.app.as_ref().context("check needs an app or -f")?;
-            check::run_live(&cluster, router, format).await
+            check::run_live(&cluster, router, args, format).await
         }
         Command::Init(args) => init::run(Some(&cluster), &cluster.namespace, args).await,
         Command::Version | Command::Completion { .. } => unreachable!("handled without a cluster"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use kube::runtime::{WatchStreamExt, watcher};
 use policy::finding::{Findings, RuleId};
 use policy::rules::ready_target;
@@ -17,7 +17,7 @@ use policy::{Action, ColorSide, Context, Finding, ImageVerdicts, Policy};
 
 use crate::cluster::{ApiCall, Cluster, explain};
 use crate::exit::TimedOut;
-use crate::switch::FIELD_MANAGER;
+use crate::switch::write_params;
 
 /// Why `deployment` (running `color`) cannot take traffic yet, as BG001 says it;
 /// `None` once it is fully rolled out and available.
@@ -44,14 +44,10 @@ pub fn not_ready(deployment: &Deployment, color: &str) -> Option<Finding> {
 /// Sets a Deployment's replicas through its `scale` subresource. Idempotent, so it
 /// needs no precondition; the guard judges it (BG008) like `kubectl scale`.
 pub async fn scale(cluster: &Cluster, name: &str, replicas: i32) -> Result<()> {
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
     let patch = serde_json::json!({"spec": {"replicas": replicas}});
     cluster
         .api::<Deployment>()
-        .patch_scale(name, &params, &Patch::Merge(&patch))
+        .patch_scale(name, &write_params(false), &Patch::Merge(&patch))
         .await
         .map_err(|err| {
             explain(
@@ -87,16 +83,7 @@ pub async fn wait(
                         Some(problem) => last_problem = Some(problem),
                     }
                 }
-                // RBAC and a missing object do not heal by retrying.
-                Err(
-                    watcher::Error::InitialListFailed(err) | watcher::Error::WatchStartFailed(err),
-                ) if matches!(&err, kube::Error::Api(s) if matches!(s.code, 401 | 403 | 404)) => {
-                    return Err(explain(
-                        err,
-                        &ApiCall::list::<Deployment>(Some(&cluster.namespace)),
-                    ));
-                }
-                Err(err) => tracing::debug!("watching deployment/{name}: {err}; retrying"),
+                Err(err) => check_watch_error::<Deployment>(cluster, err)?,
             }
         }
         bail!("the watch of deployment/{name} ended")
@@ -117,6 +104,24 @@ pub async fn wait(
                     .unwrap_or_else(|_| format!("{timeout:?}"))
             ))
             .into())
+        }
+    }
+}
+
+/// Judges an error of a watch of `K` in the command's namespace: RBAC and a missing
+/// resource do not heal by retrying and are returned, explained; anything else is
+/// logged and the watch (with its backoff) carries on.
+pub fn check_watch_error<K>(cluster: &Cluster, err: watcher::Error) -> Result<()>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    match err {
+        watcher::Error::InitialListFailed(err) | watcher::Error::WatchStartFailed(err) if matches!(&err, kube::Error::Api(s) if matches!(s.code, 401 | 403 | 404)) => {
+            Err(explain(err, &ApiCall::list::<K>(Some(&cluster.namespace))))
+        }
+        err => {
+            tracing::debug!("watching {}: {err}; retrying", K::plural(&()));
+            Ok(())
         }
     }
 }

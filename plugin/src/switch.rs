@@ -23,6 +23,16 @@ use crate::history::{self, Images, Switch};
 /// The field manager of every write the plugin makes.
 pub const FIELD_MANAGER: &str = "kubectl-bluegreen";
 
+/// The parameters of every patch the plugin sends: its field manager, and a
+/// server-side dry run (the guard judges it without effect) when `dry_run`.
+pub fn write_params(dry_run: bool) -> PatchParams {
+    PatchParams {
+        dry_run,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    }
+}
+
 /// A switch of an app's router to its idle color, ready to send.
 #[derive(Debug, Clone)]
 pub struct SwitchPlan {
@@ -90,11 +100,7 @@ impl SwitchPlan {
     /// Sends the patch (as a server-side dry run when `dry_run`, so the guard judges it
     /// without effect), then records a `Switched` Event on the router.
     pub async fn apply(&self, cluster: &Cluster, dry_run: bool) -> Result<()> {
-        let params = PatchParams {
-            dry_run,
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            ..PatchParams::default()
-        };
+        let params = write_params(dry_run);
         let patch = Patch::Merge(&self.patch);
         let name = &self.router.name;
         let ns = Some(self.namespace.as_str());

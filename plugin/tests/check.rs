@@ -141,3 +141,28 @@ fn stdin_is_read_with_dash() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn offline_signatures_are_not_verified_and_check_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: bluegreen.dev/v1alpha1\nkind: BlueGreenPolicy\nmetadata: {name: signed}\nspec:\n  trustedKeys:\n    - name: release\n      publicKey: |\n        -----BEGIN PUBLIC KEY-----\n        MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n        -----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let out = bluegreen(&[
+        "check",
+        "-f",
+        "examples/service-selector",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        text(&out.stderr),
+        "note: BG006 signed-images: signatures are not verified offline, so a pinned image counts as signed here; `kubectl bluegreen check APP` verifies them against the registries\n"
+    );
+    // Without trusted keys BG006 is off and nothing is said.
+    let out = bluegreen(&["check", "-f", "examples/service-selector"]);
+    assert_eq!(text(&out.stderr), "");
+}

@@ -252,30 +252,80 @@ impl DiscoveryError {
 /// the `bluegreen.dev/app` label or color-label annotation and so claims to be one),
 /// unless an HTTPRoute names it as a backend: then it is that route's color Service.
 pub fn discover<'a>(snapshot: &Snapshot<'a>) -> Vec<Result<App<'a>, DiscoveryError>> {
-    let route_apps: Vec<_> = snapshot
+    discover_where(snapshot, |_| true)
+}
+
+/// The apps whose router could select pods with one of these label sets: only they
+/// can be concerned by a write of such a Deployment. Service routers whose selector
+/// (color label aside) does not match are skipped unresolved, which keeps a
+/// Deployment write's review independent of the namespace's other apps.
+pub fn discover_touching<'a>(
+    snapshot: &Snapshot<'a>,
+    pod_labels: &[&BTreeMap<String, String>],
+) -> Vec<Result<App<'a>, DiscoveryError>> {
+    discover_where(snapshot, |service| {
+        let key = color_label_key(service.annotations());
+        let selector = service_selector(service);
+        pod_labels.iter().any(|labels| {
+            selector
+                .iter()
+                .filter(|(k, _)| k.as_str() != key)
+                .all(|(k, v)| labels.get(k) == Some(v))
+        })
+    })
+}
+
+/// Whether a Service is a router of its own, rather than an HTTPRoute's color Service
+/// or no part of an app.
+pub fn is_service_router(snapshot: &Snapshot<'_>, service: &Service) -> bool {
+    claims_to_be_router(service)
+        && !color_services(snapshot, &resolve_routes(snapshot)).contains(&service.name_any())
+}
+
+fn resolve_routes<'a>(snapshot: &Snapshot<'a>) -> Vec<Result<App<'a>, DiscoveryError>> {
+    snapshot
         .routes
         .iter()
         .map(|route| resolve(snapshot, Router::HttpRoute(route)))
-        .collect();
-    let mut color_services: BTreeSet<String> = snapshot
+        .collect()
+}
+
+/// The Services that HTTPRoutes use as color Services: those named by backendRefs and
+/// the siblings resolved for them.
+fn color_services(
+    snapshot: &Snapshot<'_>,
+    route_apps: &[Result<App<'_>, DiscoveryError>],
+) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = snapshot
         .routes
         .iter()
         .flat_map(|route| backend_refs(route, &snapshot.namespace))
         .map(|(service, _)| service)
         .collect();
     for app in route_apps.iter().flatten() {
-        color_services.extend(
+        names.extend(
             [&app.live, &app.idle]
                 .iter()
                 .filter_map(|s| s.service)
                 .map(|s| s.name_any()),
         );
     }
+    names
+}
+
+fn discover_where<'a>(
+    snapshot: &Snapshot<'a>,
+    mut keep: impl FnMut(&Service) -> bool,
+) -> Vec<Result<App<'a>, DiscoveryError>> {
+    let route_apps = resolve_routes(snapshot);
+    let color_services = color_services(snapshot, &route_apps);
     let mut apps: Vec<_> = snapshot
         .services
         .iter()
         .filter(|service| {
-            !color_services.contains(&service.name_any()) && claims_to_be_router(service)
+            !color_services.contains(&service.name_any())
+                && claims_to_be_router(service)
+                && keep(service)
         })
         .map(|service| resolve(snapshot, Router::Service(service)))
         .collect();
@@ -344,7 +394,7 @@ fn app_name(router: &Router<'_>) -> String {
         .unwrap_or_else(|| router.name())
 }
 
-fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
+pub(crate) fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
     deployment
         .spec
         .as_ref()?

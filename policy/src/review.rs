@@ -2,6 +2,8 @@
 //! in the namespace's stored state, and gets the findings back. The plugin's pre-flight
 //! uses the same entry points, so both say the same thing.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
@@ -61,7 +63,7 @@ pub fn review(change: &Change<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -
             deployment,
             replicas,
         } => {
-            for app in apps_with(snapshot, &deployment.name_any()) {
+            for app in apps_with(snapshot, deployment) {
                 let side = *app
                     .side_of_deployment(&deployment.name_any())
                     .expect("filtered");
@@ -75,13 +77,20 @@ pub fn review(change: &Change<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -
     out.into_vec()
 }
 
-/// The apps of the snapshot whose colors include the named Deployment.
-fn apps_with<'a>(snapshot: &Snapshot<'a>, deployment: &str) -> Vec<App<'a>> {
-    discover(snapshot)
+/// The apps of the snapshot whose colors include this Deployment.
+fn apps_with<'a>(snapshot: &Snapshot<'a>, deployment: &Deployment) -> Vec<App<'a>> {
+    let name = deployment.name_any();
+    let labels = template_labels_or_empty(deployment);
+    discovery::discover_touching(snapshot, &[labels])
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|app| app.side_of_deployment(deployment).is_some())
+        .filter(|app| app.side_of_deployment(&name).is_some())
         .collect()
+}
+
+fn template_labels_or_empty(deployment: &Deployment) -> &BTreeMap<String, String> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    discovery::template_labels(deployment).unwrap_or(&EMPTY)
 }
 
 /// Whether a router write changes who gets traffic or whether the guard sees the
@@ -106,19 +115,7 @@ fn routing_changed(old: &Router<'_>, new: &Router<'_>) -> bool {
 fn is_router(router: &Router<'_>, snapshot: &Snapshot<'_>) -> bool {
     match router {
         Router::HttpRoute(_) => true,
-        Router::Service(service) => {
-            let probe = snapshot.with_service(&service.name_any(), Some(service));
-            discover(&probe)
-                .iter()
-                .any(|app| app_router_name(app).as_deref() == Some(service.name_any().as_str()))
-        }
-    }
-}
-
-fn app_router_name(result: &Result<App<'_>, DiscoveryError>) -> Option<String> {
-    match result {
-        Ok(app) => Some(app.router.name()),
-        Err(err) => err.router().map(|r| r.name.clone()),
+        Router::Service(service) => discovery::is_service_router(snapshot, service),
     }
 }
 
@@ -226,9 +223,10 @@ fn review_deployment(
     ctx: &Context<'_>,
     out: &mut Findings,
 ) {
-    let name = new.or(old).map(|d| d.name_any()).unwrap_or_default();
+    let Some(written) = new.or(old) else { return };
+    let name = written.name_any();
     let Some(new) = new else {
-        for app in apps_with(snapshot, &name) {
+        for app in apps_with(snapshot, written) {
             let side = *app.side_of_deployment(&name).expect("filtered");
             warm_rollback::evaluate(&app, &side, None, ctx, out);
         }
@@ -238,7 +236,7 @@ fn review_deployment(
     // cannot be scaled away.
     let mut live_of_an_app = false;
     if let Some(old) = old {
-        for app in apps_with(snapshot, &name) {
+        for app in apps_with(snapshot, old) {
             if app.live.deployment_name() == name {
                 live_of_an_app = true;
                 immutable_live::evaluate(&app, old, new, ctx, out);
@@ -251,9 +249,16 @@ fn review_deployment(
     if live_of_an_app {
         return;
     }
-    // The idle color (or a new Deployment) is judged on the state after the write.
+    // The idle color (or a new Deployment) is judged on the state after the write,
+    // among the apps whose routers could select its pods before or after.
+    let touching: Vec<&BTreeMap<String, String>> = old
+        .into_iter()
+        .chain([new])
+        .map(template_labels_or_empty)
+        .collect();
     let after = snapshot.with_deployment(&name, Some(new));
-    for result in discover(&after) {
+    let mut broken_before: Option<Vec<Result<App<'_>, DiscoveryError>>> = None;
+    for result in discovery::discover_touching(&after, &touching) {
         match result {
             Ok(app) => {
                 let Some(side) = app.side_of_deployment(&name) else {
@@ -265,9 +270,9 @@ fn review_deployment(
                 new_netpol_asymmetries(&app, snapshot, &after, ctx, out);
             }
             Err(err) if err.rule() == Some(RuleId::BG010) => {
-                let was_broken = discover(snapshot)
-                    .iter()
-                    .any(|r| r.as_ref().err() == Some(&err));
+                let before = broken_before
+                    .get_or_insert_with(|| discovery::discover_touching(snapshot, &touching));
+                let was_broken = before.iter().any(|r| r.as_ref().err() == Some(&err));
                 let router = err.router().and_then(|r| discovery::find_router(&after, r));
                 if let (false, Some(router)) = (was_broken, router) {
                     distinct_colors::evaluate(&router, &err, ctx, out);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use oci_client::secrets::RegistryAuth;
 use policy::ImageVerdict;
-use support::{LocalRegistry, TestKey, install_crypto_provider};
+use support::{LocalRegistry, TestKey, WithVerifier, install_crypto_provider};
 
 const BUDGET: Duration = Duration::from_secs(5);
 

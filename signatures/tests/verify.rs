@@ -5,7 +5,9 @@ mod support;
 use std::time::Duration;
 
 use policy::ImageVerdict;
-use support::{LocalRegistry, TestKey, closed_port, install_crypto_provider, silent_registry};
+use support::{
+    LocalRegistry, TestKey, WithVerifier, closed_port, install_crypto_provider, silent_registry,
+};
 
 const BUDGET: Duration = Duration::from_secs(5);
 const TTL: Duration = Duration::from_secs(600);

@@ -7,6 +7,7 @@ pub mod apiserver;
 pub mod chart;
 pub mod e2e;
 pub mod recording_webhook;
+pub mod registry;
 pub mod tls;
 
 pub use apiserver::{Config, Denial, ProxyTarget, TestApiServer, User};

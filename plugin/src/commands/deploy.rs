@@ -6,17 +6,18 @@
 use anyhow::{Result, bail};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use policy::rules::capacity::current_replicas;
-use policy::{ColorSide, RuleId, discover_router};
+use policy::{ColorSide, RuleId};
 use serde_json::{Value, json};
 
 use crate::cli::{DeployArgs, OutputFormat};
-use crate::cluster::{ApiCall, Cluster, Routes, Scope, explain, is_conflict};
+use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
 use crate::exit::{Outcome, Refused};
+use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
 use crate::rollout;
-use crate::switch::FIELD_MANAGER;
+use crate::switch::write_params;
 
 /// The strategic merge patch that sets `images` on `side` and scales it to `replicas`,
 /// guarded by its resourceVersion. Containers are merged by name, so only the named
@@ -79,12 +80,9 @@ pub fn deploy_patch(
 /// `deploy APP --image C=IMG...`.
 pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let state = cluster
-        .read(Scope::Namespace, Routes::for_app(router))
-        .await?;
-    state.print_warnings();
-    let snapshot = state.snapshot();
-    let app = discover_router(&snapshot, router)?;
+    let live = LiveApp::load(cluster, router, false).await?;
+    let snapshot = live.snapshot();
+    let app = live.app(&snapshot)?;
     if let Some(color) = &args.color {
         if color == app.live.color {
             return Err(Refused(format!(
@@ -109,13 +107,9 @@ pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> 
     let name = side.deployment_name();
     let replicas = current_replicas(&app.live, &snapshot);
     let patch = deploy_patch(&side, &args.images, replicas)?;
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
     if let Err(err) = cluster
         .api::<Deployment>()
-        .patch(&name, &params, &Patch::Strategic(&patch))
+        .patch(&name, &write_params(false), &Patch::Strategic(&patch))
         .await
     {
         if is_conflict(&err) {

@@ -1,23 +1,28 @@
 //! `promote APP [--dry-run] [--watch DURATION]`: the pre-flight (the same rules the
-//! guard applies, under the BlueGreenPolicy in force), the switch as one guarded write,
-//! and optionally a watch of the new live color that rolls back if it degrades.
+//! guard applies, under the BlueGreenPolicy in force, with both colors' images verified
+//! when BG006 is on), the switch as one guarded write, and optionally a watch of the new
+//! live color that rolls back if it degrades.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
+use kube::ResourceExt;
+use kube::runtime::{WatchStreamExt, watcher};
 use policy::app::RouterRef;
-use policy::{App, Context, Requester, Snapshot, check_switch, discover_router};
+use policy::{App, ColorSide, Context, Snapshot, check_switch};
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, PromoteArgs};
-use crate::cluster::{ApiCall, Cluster, ClusterState, Routes, Scope, explain};
+use crate::cli::{ImageCheckArgs, OutputFormat, PromoteArgs};
+use crate::cluster::{Cluster, match_labels};
 use crate::exit::{Outcome, Refused};
+use crate::live::{Checks, LiveApp};
 use crate::output::{print_data, print_line};
-use crate::rollout::not_ready;
+use crate::rollout::{check_watch_error, not_ready};
 use crate::switch::SwitchPlan;
 
 /// What a switch did, for `-o json|yaml`.
@@ -39,36 +44,34 @@ pub struct SwitchReport {
     pub rolled_back: bool,
 }
 
-/// The state a switch is judged on: the namespace and who asks.
+/// The state a switch is judged on: the app's namespace, who asks, the policy in force
+/// and the verdicts on both colors' images.
 pub struct Release {
-    /// The namespace as read.
-    pub state: ClusterState,
-    /// Who asks, when the API server says.
-    pub requester: Option<Requester>,
+    /// The app's namespace as read, and the requester.
+    pub live: LiveApp,
+    /// The policy, requester and image verdicts.
+    pub checks: Checks,
 }
 
 impl Release {
-    /// Reads the app's namespace and the requester's identity concurrently.
-    pub async fn load(cluster: &Cluster, router: &RouterRef) -> Result<Self> {
-        let (state, requester) = tokio::join!(
-            cluster.read(Scope::Namespace, Routes::for_app(router)),
-            cluster.requester()
-        );
-        let state = state?;
-        state.print_warnings();
-        Ok(Release { state, requester })
-    }
-
-    /// Runs the pre-flight on switching `router` to its idle color and, when every rule
-    /// passes, sends the switch. A deny prints every finding and changes nothing.
-    pub async fn switch(
-        &self,
+    /// Reads the app's namespace and the requester's identity concurrently, then
+    /// verifies both colors' images when BG006 is on (reaching registries as `images`
+    /// says).
+    pub async fn load(
         cluster: &Cluster,
         router: &RouterRef,
-        dry_run: bool,
-    ) -> Result<SwitchPlan> {
-        let snapshot = self.state.snapshot();
-        let app = discover_router(&snapshot, router)?;
+        images: &ImageCheckArgs,
+    ) -> Result<Self> {
+        let live = LiveApp::load(cluster, router, true).await?;
+        let checks = live.checks(&cluster.namespace, Some(images)).await?;
+        Ok(Release { live, checks })
+    }
+
+    /// Runs the pre-flight on switching the app to its idle color and, when every rule
+    /// passes, sends the switch. A deny prints every finding and changes nothing.
+    pub async fn switch(&self, cluster: &Cluster, dry_run: bool) -> Result<SwitchPlan> {
+        let snapshot = self.live.snapshot();
+        let app = self.live.app(&snapshot)?;
         self.switch_app(cluster, &app, &snapshot, dry_run).await
     }
 
@@ -79,21 +82,10 @@ impl Release {
         snapshot: &Snapshot<'_>,
         dry_run: bool,
     ) -> Result<SwitchPlan> {
-        let policy = self.state.policy(&cluster.namespace)?;
-        let images = crate::check::offline_verdicts(&self.state.objects);
         let now = Timestamp::now();
-        let ctx = Context {
-            policy: &policy,
-            now,
-            requester: self.requester.as_ref(),
-            images: &images,
-        };
-        preflight(app, snapshot, &ctx)?;
-        let plan = SwitchPlan::new(
-            app,
-            now,
-            self.requester.as_ref().map(|r| r.username.as_str()),
-        )?;
+        preflight(app, snapshot, &self.checks.context(now))?;
+        let by = self.checks.requester.as_ref().map(|r| r.username.as_str());
+        let plan = SwitchPlan::new(app, now, by)?;
         plan.apply(cluster, dry_run).await?;
         Ok(plan)
     }
@@ -139,10 +131,11 @@ pub fn report(
 /// `promote APP`.
 pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let release = Release::load(cluster, router).await?;
-    let plan = {
-        let snapshot = release.state.snapshot();
-        let app = discover_router(&snapshot, router)?;
+    let release = Release::load(cluster, router, &args.images).await?;
+    let watch = args.watch.filter(|_| !args.dry_run);
+    let (plan, watched) = {
+        let snapshot = release.live.snapshot();
+        let app = release.live.app(&snapshot)?;
         if let Some(target) = &args.to {
             if target == app.live.color {
                 print_line(&format!(
@@ -159,22 +152,24 @@ pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) ->
                 );
             }
         }
-        release
+        // Restarts are counted from before the switch, so none around it goes unseen.
+        let watched = match watch {
+            Some(_) => Some(Watched::before_switch(cluster, &app.idle).await),
+            None => None,
+        };
+        let plan = release
             .switch_app(cluster, &app, &snapshot, args.dry_run)
-            .await?
+            .await?;
+        (plan, watched)
     };
-    let Some(duration) = args.watch.filter(|_| !args.dry_run) else {
+    let (Some(duration), Some(watched)) = (watch, watched) else {
         report(&plan, args.dry_run, false, format)?;
         return Ok(Outcome::Success);
     };
     if format == OutputFormat::Table {
         report(&plan, false, false, format)?;
     }
-    let new_live = {
-        let snapshot = release.state.snapshot();
-        discover_router(&snapshot, router)?.idle.deployment_name()
-    };
-    match watch_live(cluster, &new_live, &plan.to, duration).await? {
+    match watched.degradation(cluster, duration).await? {
         None => {
             if format != OutputFormat::Table {
                 report(&plan, false, false, format)?;
@@ -191,99 +186,127 @@ pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) ->
                 plan.to,
                 plan.from
             );
-            let release = Release::load(cluster, router).await?;
-            let back = release.switch(cluster, router, false).await?;
+            let release = Release::load(cluster, router, &args.images).await?;
+            let back = release.switch(cluster, false).await?;
             report(&back, false, true, format)?;
             Ok(Outcome::Unhealthy)
         }
     }
 }
 
-/// Checks the new live color every two seconds for `duration`: its Deployment must stay
-/// fully available and its pods must not restart. Returns why it degraded, if it did.
-async fn watch_live(
-    cluster: &Cluster,
-    deployment: &str,
-    color: &str,
-    duration: Duration,
-) -> Result<Option<String>> {
-    let deadline = tokio::time::Instant::now() + duration;
-    let mut baseline_restarts: Option<i32> = None;
-    let mut restarts_watched = true;
-    loop {
-        let current = cluster
-            .api::<Deployment>()
-            .get(deployment)
-            .await
-            .map_err(|err| {
-                explain(
-                    err,
-                    &ApiCall::get::<Deployment>(Some(&cluster.namespace), deployment),
-                )
-            })?;
-        if let Some(finding) = not_ready(&current, color) {
-            return Ok(Some(finding.message));
+/// The color taking traffic, watched after the switch: its Deployment must stay fully
+/// available and its pods must not restart.
+struct Watched {
+    deployment: String,
+    color: String,
+    selector: String,
+    /// Restarts by pod before the switch; `None` when pods cannot be read (then only
+    /// readiness is watched).
+    restarts: Option<HashMap<String, i32>>,
+}
+
+impl Watched {
+    /// Notes `side`'s pods' restart counts before the switch.
+    async fn before_switch(cluster: &Cluster, side: &ColorSide<'_>) -> Self {
+        let restarts = match cluster.pods_of(side.deployment).await {
+            Ok(pods) => Some(
+                pods.iter()
+                    .map(|pod| (pod.name_any(), restart_count(pod)))
+                    .collect(),
+            ),
+            Err(err) => {
+                anstream::eprintln!("warning: container restarts are not watched: {err:#}");
+                None
+            }
+        };
+        Watched {
+            deployment: side.deployment_name(),
+            color: side.color.to_string(),
+            selector: match_labels(side.deployment),
+            restarts,
         }
-        if restarts_watched {
-            match restarts(cluster, &current).await {
-                Ok(now) => match baseline_restarts {
-                    Some(before) if now > before => {
-                        return Ok(Some(format!(
-                            "its containers restarted {} times during the watch",
-                            now - before
-                        )));
-                    }
-                    Some(_) => {}
-                    None => baseline_restarts = Some(now),
-                },
-                Err(err) => {
-                    anstream::eprintln!("warning: container restarts are not watched: {err:#}");
-                    restarts_watched = false;
+    }
+
+    /// Watches the Deployment and its pods (kube-runtime watches, so a change is seen
+    /// when it happens) for `duration`; returns why the color degraded, if it did.
+    async fn degradation(&self, cluster: &Cluster, duration: Duration) -> Result<Option<String>> {
+        let name = &self.deployment;
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut deployments = watcher(cluster.api::<Deployment>(), config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        let mut pods = match &self.restarts {
+            Some(_) => watcher(
+                cluster.api::<Pod>(),
+                watcher::Config::default().labels(&self.selector),
+            )
+            .default_backoff()
+            .applied_objects()
+            .boxed(),
+            None => futures::stream::pending().boxed(),
+        };
+        let watching = async {
+            loop {
+                tokio::select! {
+                    Some(event) = deployments.next() => match event {
+                        Ok(deployment) => {
+                            if let Some(finding) = not_ready(&deployment, &self.color) {
+                                return Ok(Some(finding.message));
+                            }
+                        }
+                        Err(err) => check_watch_error::<Deployment>(cluster, err)?,
+                    },
+                    Some(event) = pods.next() => match event {
+                        Ok(pod) => {
+                            if let Some(reason) = self.restarted(&pod) {
+                                return Ok(Some(reason));
+                            }
+                        }
+                        Err(err) => {
+                            if let Err(err) = check_watch_error::<Pod>(cluster, err) {
+                                anstream::eprintln!("warning: container restarts are not watched: {err:#}");
+                                pods = futures::stream::pending().boxed();
+                            }
+                        }
+                    },
+                    else => bail!("the watch of deployment/{name} ended"),
                 }
             }
+        };
+        match tokio::time::timeout(duration, watching).await {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => Ok(None),
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep_until(
-            deadline.min(tokio::time::Instant::now() + Duration::from_secs(2)),
-        )
-        .await;
+    }
+
+    /// Why `pod` counts as degraded: restarts since the switch.
+    fn restarted(&self, pod: &Pod) -> Option<String> {
+        let name = pod.name_any();
+        let before = self.restarts.as_ref()?.get(&name).copied().unwrap_or(0);
+        let since = restart_count(pod) - before;
+        (since > 0).then(|| {
+            format!(
+                "its pod {name} restarted {since} time{} since the switch",
+                if since == 1 { "" } else { "s" }
+            )
+        })
     }
 }
 
-/// The containers' total restart count over the Deployment's pods.
-async fn restarts(cluster: &Cluster, deployment: &Deployment) -> Result<i32> {
-    let selector = deployment
-        .spec
+/// The restarts of all of a pod's containers.
+fn restart_count(pod: &Pod) -> i32 {
+    pod.status
         .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let pods = cluster
-        .api::<Pod>()
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|err| explain(err, &ApiCall::list::<Pod>(Some(&cluster.namespace))))?;
-    Ok(pods
-        .items
-        .iter()
-        .filter_map(|pod| pod.status.as_ref()?.container_statuses.as_ref())
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
         .flatten()
         .map(|c| c.restart_count)
-        .sum())
+        .sum()
 }
 
 #[cfg(test)]
 mod tests {
-    use policy::{ImageVerdicts, Policy};
-
     use super::*;
     use crate::fixtures;
 
@@ -292,14 +315,8 @@ mod tests {
         let objects = fixtures::objects();
         let snapshot = fixtures::snapshot(&objects, "web");
         let app = fixtures::app(&snapshot, "httproute/myapp");
-        let policy = Policy::default();
-        let images = ImageVerdicts::new();
-        let ctx = Context {
-            policy: &policy,
-            now: fixtures::now(),
-            requester: None,
-            images: &images,
-        };
+        let checks = fixtures::checks();
+        let ctx = checks.context(fixtures::now());
         let refusal = preflight(&app, &snapshot, &ctx).unwrap_err().0;
         insta::assert_snapshot!(refusal, @r"
         switching httproute/myapp to green is refused by the built-in defaults (no BlueGreenPolicy); nothing was changed:

@@ -3,7 +3,6 @@
 
 use anyhow::{Result, anyhow};
 use policy::contract::PREVIOUS_COLOR_ANNOTATION;
-use policy::discover_router;
 use policy::rules::capacity::current_replicas;
 
 use crate::cli::{OutputFormat, RollbackArgs};
@@ -15,10 +14,10 @@ use crate::rollout;
 /// `rollback APP`.
 pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let mut release = Release::load(cluster, router).await?;
+    let mut release = Release::load(cluster, router, &args.images).await?;
     let retired = {
-        let snapshot = release.state.snapshot();
-        let app = discover_router(&snapshot, router)?;
+        let snapshot = release.live.snapshot();
+        let app = release.live.app(&snapshot)?;
         app.previous_color().ok_or_else(|| {
             anyhow!(
                 "{router}: no switch is recorded (annotation {PREVIOUS_COLOR_ANNOTATION} does not name {}), so there is no previous color to return to; `kubectl bluegreen promote {router}` switches to {} after the checks",
@@ -40,9 +39,9 @@ pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -
         );
         rollout::scale(cluster, &deployment, replicas).await?;
         rollout::wait(cluster, &deployment, &color, args.timeout).await?;
-        release = Release::load(cluster, router).await?;
+        release = Release::load(cluster, router, &args.images).await?;
     }
-    let plan = release.switch(cluster, router, false).await?;
+    let plan = release.switch(cluster, false).await?;
     report(&plan, false, false, format)?;
     Ok(Outcome::Success)
 }

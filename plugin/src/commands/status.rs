@@ -1,19 +1,30 @@
 //! `status APP [--watch]`: both colors, their replicas and images, the rules' findings
 //! and the last switches. The exit code reports health so scripts can wait on it.
+//! `--watch` redraws whenever a watch sees the app's objects change.
 
+use std::io::{IsTerminal as _, Read as _};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use futures::stream::BoxStream;
+use futures::{FutureExt as _, StreamExt};
+use gateway_api::apis::standard::httproutes::HttpRoute;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use policy::app::{RouterKind, RouterRef};
 use policy::rules::warm_rollback;
-use policy::{Action, App, ColorSide, Context, Snapshot, check_app, discover_router};
+use policy::{Action, App, ColorSide, Context, Snapshot, check_app};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::cli::{OutputFormat, StatusArgs};
-use crate::cluster::{Cluster, Routes, Scope};
+use crate::cluster::Cluster;
 use crate::exit::Outcome;
 use crate::history::{self, Images, Switch};
+use crate::live::LiveApp;
 use crate::output::{FindingView, Table, Tone, print, styled, styled_action};
 use crate::rollout::not_ready;
 
@@ -258,55 +269,167 @@ pub fn render(status: &AppStatus, now: Timestamp) -> String {
     out
 }
 
-/// Reads the app and builds its status.
+/// Reads the app and builds its status, with both colors' images verified when BG006
+/// is on.
 async fn read_status(cluster: &Cluster, args: &StatusArgs) -> Result<(AppStatus, Timestamp)> {
-    let router = &args.app.app;
-    let state = cluster
-        .read(Scope::Namespace, Routes::for_app(router))
-        .await?;
-    state.print_warnings();
-    let snapshot = state.snapshot();
-    let app = discover_router(&snapshot, router)?;
-    let policy = state.policy(&cluster.namespace)?;
-    let images = crate::check::offline_verdicts(&state.objects);
+    let live = LiveApp::load(cluster, &args.app.app, false).await?;
+    let snapshot = live.snapshot();
+    let app = live.app(&snapshot)?;
+    let checks = live.checks(&cluster.namespace, Some(&args.images)).await?;
     let now = Timestamp::now();
-    let ctx = Context {
-        policy: &policy,
-        now,
-        requester: None,
-        images: &images,
-    };
-    Ok((AppStatus::new(&app, &snapshot, &ctx), now))
+    Ok((AppStatus::new(&app, &snapshot, &checks.context(now)), now))
 }
 
-/// `status APP [--watch]`.
+fn text(status: &AppStatus, now: Timestamp, format: OutputFormat) -> Result<String> {
+    Ok(match format {
+        OutputFormat::Table => render(status, now),
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(status)?),
+        OutputFormat::Yaml => serde_yaml::to_string(status)?,
+    })
+}
+
+/// `status APP [--watch [--timeout DURATION]]`.
 pub async fn run(cluster: &Cluster, args: &StatusArgs, format: OutputFormat) -> Result<Outcome> {
-    let mut last_printed = String::new();
-    loop {
-        let (status, now) = read_status(cluster, args).await?;
-        let text = match format {
-            OutputFormat::Table => render(&status, now),
-            OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&status)?),
-            OutputFormat::Yaml => serde_yaml::to_string(&status)?,
-        };
-        if !args.watch {
-            print(&text)?;
-            return Ok(status.outcome());
-        }
-        // Ages change every second; reprint only when something else did.
-        let comparable = serde_json::to_string(&status)?;
-        if comparable != last_printed {
-            print(&format!("{text}\n"))?;
-            last_printed = comparable;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, now) = read_status(cluster, args).await?;
+    if !args.watch {
+        print(&text(&status, now, format)?)?;
+        return Ok(status.outcome());
     }
+    let screen = Screen::new();
+    screen.show(&text(&status, now, format)?)?;
+    let mut shown = serde_json::to_string(&status)?;
+    let mut outcome = status.outcome();
+    let mut changes = app_changes(cluster, &args.app.app);
+    let stop = stopped(args.timeout);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(outcome),
+            change = changes.next() => {
+                if change.is_none() {
+                    bail!("the watch of {} ended", args.app.app);
+                }
+                // A burst of events (a rollout) is one re-read.
+                while let Some(Some(())) = changes.next().now_or_never() {}
+            }
+        }
+        let (status, now) = read_status(cluster, args).await?;
+        // Ages change every second; redraw only when something else did.
+        let comparable = serde_json::to_string(&status)?;
+        if comparable != shown {
+            screen.show(&text(&status, now, format)?)?;
+            shown = comparable;
+            outcome = status.outcome();
+        }
+    }
+}
+
+/// Where `status --watch` draws: a terminal is cleared and redrawn; anything else gets
+/// each new status appended, followed by a blank line.
+struct Screen {
+    terminal: bool,
+}
+
+impl Screen {
+    fn new() -> Self {
+        Screen {
+            terminal: std::io::stdout().is_terminal(),
+        }
+    }
+
+    fn show(&self, text: &str) -> Result<()> {
+        if self.terminal {
+            // Home the cursor and clear the screen, then draw.
+            print(&format!("\x1b[H\x1b[2J{text}"))
+        } else {
+            print(&format!("{text}\n"))
+        }
+    }
+}
+
+/// One item per change of the app's Deployments, Services and (for an HTTPRoute app)
+/// HTTPRoutes in the namespace, seen through kube-runtime watches; the first item
+/// comes once the watches have listed. Watch errors are retried with a backoff.
+fn app_changes(cluster: &Cluster, router: &RouterRef) -> BoxStream<'static, ()> {
+    fn changes<K>(api: Api<K>) -> BoxStream<'static, ()>
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .filter_map(|event| async move {
+                match event {
+                    Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
+                    Ok(_) => Some(()),
+                    Err(err) => {
+                        tracing::debug!("status --watch: {err}; retrying");
+                        None
+                    }
+                }
+            })
+            .boxed()
+    }
+    let mut streams = vec![
+        changes(cluster.api::<Deployment>()),
+        changes(cluster.api::<Service>()),
+    ];
+    if router.kind == RouterKind::HttpRoute {
+        streams.push(changes(cluster.api::<HttpRoute>()));
+    }
+    futures::stream::select_all(streams).boxed()
+}
+
+/// Completes when the watch should end: Ctrl-C, stdin closed when it is a pipe (the
+/// process feeding it is gone), or `timeout` elapsed.
+async fn stopped(timeout: Option<Duration>) {
+    let timeout = async {
+        match timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stdin_closed = async {
+        if stdin_is_pipe() {
+            // A plain thread, not the runtime's blocking pool: a read cannot be
+            // cancelled, and the process must not wait for it on exit.
+            let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 256];
+                let mut stdin = std::io::stdin().lock();
+                while !matches!(stdin.read(&mut buffer), Ok(0) | Err(_)) {}
+                let _ = closed.send(());
+            });
+            let _ = on_close.await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = stdin_closed => {}
+        () = timeout => {}
+    }
+}
+
+/// Whether stdin is a pipe (not a terminal, a file or /dev/null).
+fn stdin_is_pipe() -> bool {
+    use std::os::fd::AsFd as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|file| file.metadata())
+        .is_ok_and(|meta| meta.file_type().is_fifo())
 }
 
 #[cfg(test)]
 mod tests {
-    use policy::{ImageVerdicts, Policy};
-
     use super::*;
     use crate::fixtures;
 
@@ -314,14 +437,8 @@ mod tests {
         let objects = fixtures::objects();
         let snapshot = fixtures::snapshot(&objects, namespace);
         let app = fixtures::app(&snapshot, router);
-        let policy = Policy::default();
-        let images = ImageVerdicts::new();
-        let ctx = Context {
-            policy: &policy,
-            now: fixtures::now(),
-            requester: None,
-            images: &images,
-        };
+        let checks = fixtures::checks();
+        let ctx = checks.context(fixtures::now());
         AppStatus::new(&app, &snapshot, &ctx)
     }
 

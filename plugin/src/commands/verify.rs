@@ -2,24 +2,30 @@
 //! API server's proxy, before it takes real traffic. An HTTPRoute app's idle color has
 //! its own Service (service proxy); a Service-router app's idle pods have none, so each
 //! ready pod is asked through the pod proxy. On success the idle Deployment records
-//! `bluegreen.dev/verified`.
+//! `bluegreen.dev/verified`: the verified pod template's hash and the time.
+
+use std::collections::BTreeSet;
 
 use anyhow::{Context as _, Result, bail};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::Patch;
+use policy::ColorSide;
 use policy::contract::VERIFIED_ANNOTATION;
-use policy::{ColorSide, discover_router};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{OutputFormat, VerifyArgs};
-use crate::cluster::{ApiCall, Cluster, Routes, Scope, explain};
+use crate::cluster::{ApiCall, Cluster, explain};
 use crate::exit::Outcome;
+use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
-use crate::switch::FIELD_MANAGER;
+use crate::switch::write_params;
+
+/// The label the deployment controller gives each pod: its pod template's hash.
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 
 /// One proxied request's result.
 #[derive(Debug, Clone, Serialize)]
@@ -39,13 +45,14 @@ pub fn proxy_path(namespace: &str, kind: &str, name: &str, port: &str, path: &st
     format!("/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path}")
 }
 
-/// The idle color's targets: (description, proxy path).
-async fn targets(
-    cluster: &Cluster,
+/// The idle color's targets: (description, proxy path). Its own Service when it has
+/// one, else each of its `ready` pods.
+fn targets(
+    namespace: &str,
     side: &ColorSide<'_>,
+    ready: &[Pod],
     args: &VerifyArgs,
 ) -> Result<Vec<(String, String)>> {
-    let ns = &cluster.namespace;
     if let Some(service) = side.service {
         let port = match &args.port {
             Some(port) => port.clone(),
@@ -56,27 +63,9 @@ async fn targets(
         let name = service.name_any();
         return Ok(vec![(
             format!("service/{name}:{port}"),
-            proxy_path(ns, "services", &name, &port, &args.path),
+            proxy_path(namespace, "services", &name, &port, &args.path),
         )]);
     }
-    let selector = side
-        .deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let pods = cluster
-        .api::<Pod>()
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|err| explain(err, &ApiCall::list::<Pod>(Some(ns))))?;
     let port = match &args.port {
         Some(port) => port.clone(),
         None => first_container_port(side.deployment).with_context(|| {
@@ -86,25 +75,32 @@ async fn targets(
             )
         })?,
     };
-    let ready: Vec<(String, String)> = pods
-        .items
+    Ok(ready
         .iter()
-        .filter(|pod| is_ready(pod))
         .map(|pod| {
             let name = pod.name_any();
             (
                 format!("pod/{name}:{port}"),
-                proxy_path(ns, "pods", &name, &port, &args.path),
+                proxy_path(namespace, "pods", &name, &port, &args.path),
             )
         })
+        .collect())
+}
+
+/// The pod template the ready pods run (their `pod-template-hash`), which is what gets
+/// marked verified; an error while they run several (mid-rollout).
+fn verified_template(deployment: &str, ready: &[Pod]) -> Result<Option<String>> {
+    let hashes: BTreeSet<&str> = ready
+        .iter()
+        .filter_map(|pod| pod.labels().get(POD_TEMPLATE_HASH).map(String::as_str))
         .collect();
-    if ready.is_empty() {
+    if hashes.len() > 1 {
         bail!(
-            "no ready pod of deployment/{} to verify; wait for it (kubectl bluegreen status) or deploy again",
-            side.deployment_name()
+            "deployment/{deployment} is mid-rollout: its ready pods run {} pod templates; wait for the rollout (kubectl rollout status deployment/{deployment}), then verify",
+            hashes.len()
         );
     }
-    Ok(ready)
+    Ok(hashes.into_iter().next().map(str::to_string))
 }
 
 fn first_service_port(service: &Service) -> Option<String> {
@@ -172,15 +168,26 @@ async fn probe(cluster: &Cluster, target: &str, path: &str, expect: u16) -> Resu
 /// `verify APP`.
 pub async fn run(cluster: &Cluster, args: &VerifyArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let state = cluster
-        .read(Scope::Namespace, Routes::for_app(router))
-        .await?;
-    state.print_warnings();
-    let snapshot = state.snapshot();
-    let app = discover_router(&snapshot, router)?;
+    let live = LiveApp::load(cluster, router, false).await?;
+    let snapshot = live.snapshot();
+    let app = live.app(&snapshot)?;
     let side = app.idle;
+    let name = side.deployment_name();
+    let ready: Vec<Pod> = cluster
+        .pods_of(side.deployment)
+        .await?
+        .into_iter()
+        .filter(is_ready)
+        .collect();
+    if ready.is_empty() {
+        bail!(
+            "no ready pod of deployment/{name} ({}, idle) to verify; wait for it (kubectl bluegreen status {router}) or deploy again",
+            side.color
+        );
+    }
+    let template = verified_template(&name, &ready)?;
     let mut probes = Vec::new();
-    for (target, path) in targets(cluster, &side, args).await? {
+    for (target, path) in targets(&cluster.namespace, &side, &ready, args)? {
         for _ in 0..args.requests {
             probes.push(probe(cluster, &target, &path, args.expect).await?);
         }
@@ -214,19 +221,16 @@ pub async fn run(cluster: &Cluster, args: &VerifyArgs, format: OutputFormat) -> 
         );
         return Ok(Outcome::Unhealthy);
     }
-    let name = side.deployment_name();
+    // The pod template's hash, not the generation: changing an annotation of a
+    // Deployment bumps its generation, so this very write would outdate it.
     let verified = json!({
-        "generation": side.deployment.metadata.generation,
+        "podTemplateHash": template,
         "time": Timestamp::now().to_string(),
     });
     let patch = json!({"metadata": {"annotations": {VERIFIED_ANNOTATION: verified.to_string()}}});
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
     cluster
         .api::<Deployment>()
-        .patch(&name, &params, &Patch::Merge(&patch))
+        .patch(&name, &write_params(false), &Patch::Merge(&patch))
         .await
         .map_err(|err| {
             explain(

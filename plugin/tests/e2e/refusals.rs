@@ -7,7 +7,7 @@ use crate::support::Env;
 
 /// Runs `promote` and asserts it was refused with `expected` among the findings and
 /// that the router was not written.
-async fn assert_refused(
+pub async fn assert_refused(
     env: &Env,
     namespace: &str,
     app: &str,
@@ -35,12 +35,7 @@ async fn assert_refused(
 const API: (&str, &str, &str) = ("v1", "Service", "api");
 
 fn modify_green(env: &Env, change: impl FnOnce(&mut Value)) {
-    let mut green = env.deployment("shop", "api-green");
-    change(&mut green);
-    env.server.put_object(&green).unwrap();
-    env.server
-        .mark_deployment_rolled_out("shop", "api-green")
-        .unwrap();
+    env.modify_deployment("shop", "api-green", change);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,4 +139,69 @@ async fn dry_run_checks_without_switching() {
         "svc/api would switch from blue to green: the checks pass and the API server accepted a dry run\n"
     );
     assert_eq!(env.service("shop", "api"), before);
+}
+
+/// An HPA scaling live blue to 5 (its `spec.replicas` says 3).
+fn hpa_on_blue(env: &Env) {
+    env.server
+        .put_object(&json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "api-blue", "namespace": "shop", "labels": {"bluegreen.dev/app": "api"}},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api-blue"},
+                "minReplicas": 3,
+                "maxReplicas": 10,
+            },
+            "status": {"currentReplicas": 5, "desiredReplicas": 5},
+        }))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_counts_the_live_colors_hpa_replicas() {
+    let env = Env::start().await;
+    hpa_on_blue(&env);
+    assert_refused(
+        &env,
+        "shop",
+        "svc/api",
+        API,
+        "deny: BG002 capacity: green (Deployment api-green) wants 3 replicas but live blue runs 5, so it needs at least 5; scale it first (kubectl scale deployment/api-green --replicas=5; `kubectl bluegreen deploy` pre-scales the idle color)",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_pre_scales_the_idle_color_to_the_hpas_replicas() {
+    let env = Env::start().await;
+    hpa_on_blue(&env);
+    let deploy = [
+        "deploy",
+        "svc/api",
+        "--image",
+        "api=registry.example.com/api:1.6",
+    ];
+    let (deployed, ()) = tokio::join!(
+        env.plugin("shop", &deploy),
+        env.roll_out_when("shop", "api-green", |d| d["spec"]["replicas"] == json!(5)),
+    );
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    assert!(
+        deployed.stderr.contains(
+            "deployment/api-green (green, idle): images set, scaled to 5 like blue; waiting for the rollout"
+        ),
+        "{deployed:?}"
+    );
+    assert_eq!(
+        deployed.stdout,
+        "deployment/api-green is rolled out (5/5 available); next: kubectl bluegreen verify svc/api, then kubectl bluegreen promote svc/api\n"
+    );
+    assert_eq!(
+        env.deployment("shop", "api-blue")["spec"]["replicas"],
+        json!(3),
+        "the live color is the HPA's"
+    );
+    let promoted = env.plugin("shop", &["promote", "svc/api"]).await;
+    assert_eq!(promoted.code, 0, "{promoted:?}");
 }

@@ -129,8 +129,8 @@ async fn an_httproute_app_goes_through_deploy_verify_promote_and_rollback() {
     assert_eq!(deployed.code, 0, "{deployed:?}");
 
     // verify goes through the API server's service proxy to the idle color's Service.
-    // The test API server has no endpoints behind Services, so the check fails cleanly
-    // and nothing is marked verified.
+    // Nothing answers behind green's pods here (no backend routed: see verify.rs for
+    // those), so the check fails cleanly and nothing is marked verified.
     let verified = env
         .plugin("web", &["verify", "httproute/myapp", "--path", "/healthz"])
         .await;
@@ -201,41 +201,6 @@ async fn list_shows_every_app_across_namespaces() {
         lines[2].starts_with("web        httproute/myapp  blue"),
         "{}",
         listed.stdout
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promote_watch_rolls_back_when_the_new_color_degrades() {
-    let env = Env::start().await;
-    let promote = ["promote", "svc/api", "--watch", "10m"];
-    let degrade = async {
-        loop {
-            if env.service("shop", "api")["spec"]["selector"]["color"] == json!("green") {
-                env.server
-                    .mark_deployment_not_ready("shop", "api-green")
-                    .unwrap();
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    let (run, ()) = tokio::join!(env.plugin("shop", &promote), degrade);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("green degraded after the switch: green (Deployment api-green) is not ready to take traffic"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout
-            .ends_with("svc/api switched from green to blue in namespace shop\n"),
-        "{run:?}"
-    );
-    let service = env.service("shop", "api");
-    assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
-    assert_eq!(
-        history(&service).len(),
-        3,
-        "the switch and the automatic rollback"
     );
 }
 

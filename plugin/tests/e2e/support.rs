@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bluegreen_e2e::{Config, TestApiServer};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The binary under test, built by Cargo for this test target.
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-bluegreen");
@@ -80,15 +80,30 @@ impl Env {
         self.server.write_kubeconfig(user, namespace, &dir).unwrap()
     }
 
-    /// Runs `kubectl-bluegreen ARGS` as `user` in `namespace`.
-    pub async fn plugin_as(&self, user: &str, namespace: &str, args: &[&str]) -> Run {
+    /// The command `kubectl-bluegreen ARGS` as `user` in `namespace`, not started: no
+    /// colors, no ambient kubeconfig, and no registry credentials (an empty
+    /// `$DOCKER_CONFIG`).
+    pub fn command_as(
+        &self,
+        user: &str,
+        namespace: &str,
+        args: &[&str],
+    ) -> tokio::process::Command {
         let kubeconfig = self.kubeconfig(user, namespace);
-        tokio::process::Command::new(PLUGIN)
+        let mut command = tokio::process::Command::new(PLUGIN);
+        command
             .args(args)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .env("NO_COLOR", "1")
-            .env_remove("KUBECONFIG")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .env_remove("KUBECONFIG");
+        command
+    }
+
+    /// Runs `kubectl-bluegreen ARGS` as `user` in `namespace`.
+    pub async fn plugin_as(&self, user: &str, namespace: &str, args: &[&str]) -> Run {
+        self.command_as(user, namespace, args)
             .output()
             .await
             .expect("the plugin runs")
@@ -120,6 +135,46 @@ impl Env {
         self.get("gateway.networking.k8s.io/v1", "HTTPRoute", namespace, name)
     }
 
+    /// Changes a stored Deployment (test set-up, no admission) and marks it rolled out.
+    pub fn modify_deployment(&self, namespace: &str, name: &str, change: impl FnOnce(&mut Value)) {
+        let mut deployment = self.deployment(namespace, name);
+        change(&mut deployment);
+        self.server.put_object(&deployment).unwrap();
+        self.server
+            .mark_deployment_rolled_out(namespace, name)
+            .unwrap();
+    }
+
+    /// Stores a cluster-wide BlueGreenPolicy `name` with `spec`.
+    pub fn put_policy(&self, name: &str, spec: Value) {
+        self.server
+            .put_object(&json!({
+                "apiVersion": "bluegreen.dev/v1alpha1",
+                "kind": "BlueGreenPolicy",
+                "metadata": {"name": name},
+                "spec": spec,
+            }))
+            .expect("storing the policy");
+    }
+
+    /// Waits until Service router `service` selects `color`, then runs `then` (a fault
+    /// injected right after the switch).
+    pub async fn after_switch(
+        &self,
+        namespace: &str,
+        service: &str,
+        color: &str,
+        then: impl FnOnce(),
+    ) {
+        loop {
+            if self.service(namespace, service)["spec"]["selector"]["color"] == json!(color) {
+                then();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stands in for the deployment controller: once the Deployment satisfies `ready_when`
     /// (the plugin's write landed), marks it rolled out.
     pub async fn roll_out_when(
@@ -146,4 +201,46 @@ pub fn history(router: &Value) -> Vec<Value> {
         .as_str()
         .map(|text| serde_json::from_str(text).unwrap())
         .unwrap_or_default()
+}
+
+/// A local HTTP backend for the API server's proxy: answers every request with
+/// `status` and a short body, and counts the requests by path.
+pub struct Backend {
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Backend {
+    pub async fn start(status: u16, body: &'static str) -> Backend {
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let handler = move |request: axum::extract::Request| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(request.uri().path().to_string());
+                (axum::http::StatusCode::from_u16(status).unwrap(), body)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, axum::Router::new().fallback(handler))
+                .await
+                .unwrap();
+        });
+        Backend { url, requests }
+    }
+
+    /// The paths requested so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A Deployment's `bluegreen.dev/verified` annotation, parsed (`Null` when absent).
+pub fn verified(deployment: &Value) -> Value {
+    deployment["metadata"]["annotations"]["bluegreen.dev/verified"]
+        .as_str()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .unwrap_or(Value::Null)
 }

@@ -1,0 +1,154 @@
+//! BG006 in the pre-flight against a real registry on loopback: with trusted keys in
+//! the policy, `promote` and `check APP` verify both colors' images with the same
+//! verifier the guard uses.
+
+use bluegreen_e2e::registry::{LocalRegistry, TestKey, install_crypto_provider};
+use serde_json::json;
+
+use crate::refusals::assert_refused;
+use crate::support::Env;
+
+/// The `shop` app with both colors on images of a local registry, blue's signed by
+/// the trusted `release` key, green's as `green_image` gives it.
+struct Signed {
+    env: Env,
+    registry: LocalRegistry,
+    key: TestKey,
+    green: String,
+}
+
+impl Signed {
+    async fn start(green_signed: bool) -> Signed {
+        install_crypto_provider();
+        let env = Env::start().await;
+        let registry = LocalRegistry::start();
+        let key = TestKey::generate("release");
+        let blue = registry.signed_image("api", "1.4", &key).await;
+        let green = match green_signed {
+            true => registry.signed_image("api", "1.5", &key).await,
+            false => registry.pushed_image("api", "1.5").await,
+        };
+        for (deployment, image) in [("api-blue", &blue), ("api-green", &green)] {
+            env.modify_deployment("shop", deployment, |d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+            });
+        }
+        env.put_policy(
+            "signed",
+            json!({"trustedKeys": [{"name": "release", "publicKey": key.trusted.public_key}]}),
+        );
+        Signed {
+            env,
+            registry,
+            key,
+            green,
+        }
+    }
+
+    fn insecure(&self) -> [&str; 2] {
+        ["--insecure-registry", &self.registry.addr]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_is_refused_when_the_idle_color_runs_an_unsigned_image() {
+    let s = Signed::start(false).await;
+    let expected = format!(
+        "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which has no cosign signature; sign it with a trusted key (cosign sign --key <key> <image>)\n",
+        s.green
+    );
+    let [flag, addr] = s.insecure();
+    let before = s.env.service("shop", "api");
+    let run = s
+        .env
+        .plugin("shop", &["promote", "svc/api", flag, addr])
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: switching svc/api to green is refused by BlueGreenPolicy signed; nothing was changed:\n{expected}"
+        )
+    );
+    assert_eq!(
+        s.env.service("shop", "api")["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
+
+    // check APP says the same, as a finding.
+    let checked = s
+        .env
+        .plugin("shop", &["check", "svc/api", flag, addr, "-o", "json"])
+        .await;
+    assert_eq!(checked.code, 2, "{checked:?}");
+    let report: serde_json::Value = serde_json::from_str(&checked.stdout).unwrap();
+    let findings = report["apps"][0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["rule"], json!("BG006"));
+    assert_eq!(findings[0]["name"], json!("api-green"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key() {
+    let s = Signed::start(true).await;
+    let [flag, addr] = s.insecure();
+    let checked = s
+        .env
+        .plugin("shop", &["check", "svc/api", flag, addr])
+        .await;
+    assert_eq!(checked.code, 0, "{checked:?}");
+    let run = s
+        .env
+        .plugin("shop", &["promote", "svc/api", flag, addr])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "svc/api switched from blue to green in namespace shop\n"
+    );
+    assert_eq!(
+        s.env.service("shop", "api")["spec"]["selector"]["color"],
+        json!("green")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_the_policy_does_not_trust_is_refused() {
+    let s = Signed::start(true).await;
+    let stranger = TestKey::generate("stranger");
+    s.env.put_policy(
+        "signed",
+        json!({"trustedKeys": [{"name": "stranger", "publicKey": stranger.trusted.public_key}]}),
+    );
+    let [flag, addr] = s.insecure();
+    let run = s
+        .env
+        .plugin("shop", &["promote", "svc/api", flag, addr])
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys; sign it with one of the keys of BlueGreenPolicy signed\n",
+            s.green
+        )),
+        "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_registry_not_named_insecure_is_refused_naming_it() {
+    let s = Signed::start(true).await;
+    // Asked over HTTPS, the plain-HTTP registry gives no answer the verifier accepts.
+    assert_refused(
+        &s.env,
+        "shop",
+        "svc/api",
+        ("v1", "Service", "api"),
+        &format!(
+            "deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which could not be verified: registry {} did not answer in time",
+            s.green, s.registry.addr
+        ),
+    )
+    .await;
+    let _ = &s.key;
+}
