@@ -7,7 +7,7 @@ use std::str::FromStr;
 use gateway_api::apis::standard::httproutes::HttpRoute as HTTPRoute;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{PodSpec, Service};
 use kube::ResourceExt;
 
 use crate::contract::{APP_LABEL, LIVE_SINCE_ANNOTATION, PREVIOUS_COLOR_ANNOTATION};
@@ -194,23 +194,30 @@ impl<'a> ColorSide<'a> {
             .unwrap_or(1)
     }
 
+    /// The pod template's spec.
+    pub fn pod_spec(&self) -> Option<&'a PodSpec> {
+        pod_spec(self.deployment)
+    }
+
     /// Every container image of the pod template, init containers included.
     pub fn images(&self) -> Vec<(&'a str, &'a str)> {
-        let Some(pod) = self
-            .deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-        else {
-            return Vec::new();
-        };
-        pod.init_containers
-            .iter()
-            .flatten()
-            .chain(pod.containers.iter())
-            .map(|c| (c.name.as_str(), c.image.as_deref().unwrap_or("")))
-            .collect()
+        self.pod_spec().map(container_images).unwrap_or_default()
     }
+}
+
+/// A Deployment's pod template spec.
+pub fn pod_spec(deployment: &Deployment) -> Option<&PodSpec> {
+    deployment.spec.as_ref()?.template.spec.as_ref()
+}
+
+/// `(container name, image)` of every container, init containers first.
+pub fn container_images(pod: &PodSpec) -> Vec<(&str, &str)> {
+    pod.init_containers
+        .iter()
+        .flatten()
+        .chain(pod.containers.iter())
+        .map(|c| (c.name.as_str(), c.image.as_deref().unwrap_or("")))
+        .collect()
 }
 
 /// A blue-green app: a router and its two colors, discovered from objects.

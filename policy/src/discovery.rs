@@ -394,7 +394,8 @@ fn app_name(router: &Router<'_>) -> String {
         .unwrap_or_else(|| router.name())
 }
 
-pub(crate) fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
+/// A Deployment's pod template labels.
+pub fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
     deployment
         .spec
         .as_ref()?

@@ -173,7 +173,7 @@ fn review_router(
                     // The write would leave a working app undiscoverable: traffic to
                     // both colors, to none, or to pods of the wrong app.
                     if !distinct_colors::evaluate(&new, &err, ctx, out) {
-                        broken_router(&new, &err, ctx, out);
+                        distinct_colors::evaluate_breaking_write(&new, &err, ctx, out);
                     }
                 }
                 (Err(_), Err(err)) => {
@@ -182,27 +182,6 @@ fn review_router(
             }
         }
     }
-}
-
-/// A router update that breaks a working app counts against BG010: afterwards the
-/// colors no longer resolve to two distinct Deployments.
-fn broken_router(router: &Router<'_>, err: &DiscoveryError, ctx: &Context<'_>, out: &mut Findings) {
-    let text = err.to_string();
-    let (message, fix) = text.split_once("; ").unwrap_or((text.as_str(), ""));
-    let message = message
-        .strip_prefix(&format!("{}: ", router.reference()))
-        .unwrap_or(message);
-    ctx.report(
-        out,
-        RuleId::BG010,
-        router.object_ref(),
-        format!("this change would break the app: {message}"),
-        if fix.is_empty() {
-            "keep the router pointing at exactly one of the two colors".to_string()
-        } else {
-            fix.to_string()
-        },
-    );
 }
 
 fn extend(out: &mut Findings, findings: impl IntoIterator<Item = Finding>) {

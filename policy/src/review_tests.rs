@@ -4,13 +4,21 @@ use serde_json::json;
 
 use super::*;
 use crate::crd::{BlueGreenPolicySpec, Policy, SwitchIdentities};
-use crate::rules::fixtures::{Fixture, ReplicaStatus, route, service};
+use crate::rules::fixtures::{Fixture, ReplicaStatus, pod_mut, route, service};
 
 fn switched_service() -> Service {
     service("api", json!({"app": "api", "color": "green"}))
 }
 
 use k8s_openapi::api::core::v1::Service;
+
+/// The write that points Service `api` at `new`.
+fn switch_api<'a>(fixture: &'a Fixture, new: &'a Service) -> Change<'a> {
+    Change::Router {
+        old: Some(Router::Service(fixture.service("api"))),
+        new: Some(Router::Service(new)),
+    }
+}
 
 fn ci_only() -> Policy {
     let spec = BlueGreenPolicySpec {
@@ -27,10 +35,7 @@ fn ci_only() -> Policy {
 fn a_selector_switch_to_a_ready_green_is_allowed() {
     let fixture = Fixture::service_app();
     let new = switched_service();
-    let change = Change::Router {
-        old: Some(Router::Service(fixture.service("api"))),
-        new: Some(Router::Service(&new)),
-    };
+    let change = switch_api(&fixture, &new);
     assert!(fixture.review(change).is_empty());
 }
 
@@ -41,10 +46,7 @@ fn a_selector_switch_to_an_unready_green_is_refused_with_bg001() {
         ..ReplicaStatus::ready(3)
     });
     let new = switched_service();
-    let change = Change::Router {
-        old: Some(Router::Service(fixture.service("api"))),
-        new: Some(Router::Service(&new)),
-    };
+    let change = switch_api(&fixture, &new);
     assert_eq!(
         fixture.review(change),
         [
@@ -98,10 +100,7 @@ fn a_switch_by_someone_else_than_ci_is_refused_with_bg003() {
         .with_policy(ci_only())
         .with_requester("alice", &["system:authenticated"]);
     let new = switched_service();
-    let change = Change::Router {
-        old: Some(Router::Service(fixture.service("api"))),
-        new: Some(Router::Service(&new)),
-    };
+    let change = switch_api(&fixture, &new);
     assert_eq!(
         fixture.review(change),
         [
@@ -294,7 +293,7 @@ fn deploying_drifted_config_to_the_idle_color_is_refused() {
     let fixture = Fixture::service_app();
     let old = fixture.deployment("api-green");
     let mut new = old.clone();
-    let pod = new.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let pod = pod_mut(&mut new);
     pod.containers[0].env_from.as_mut().unwrap()[1]
         .secret_ref
         .as_mut()

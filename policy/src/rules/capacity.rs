@@ -63,12 +63,7 @@ mod tests {
     use crate::rules::fixtures::{Fixture, ReplicaStatus};
 
     fn bg002(fixture: &Fixture) -> Vec<String> {
-        fixture
-            .switch_findings()
-            .into_iter()
-            .filter(|f| f.rule == RuleId::BG002)
-            .map(|f| f.to_string())
-            .collect()
+        fixture.switch_lines(RuleId::BG002)
     }
 
     #[test]

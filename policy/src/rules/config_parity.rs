@@ -9,12 +9,7 @@ use crate::finding::{Findings, RuleId};
 use crate::rules::Context;
 
 fn refs(side: &ColorSide<'_>) -> BTreeSet<ConfigRef> {
-    side.deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .map(config_refs)
-        .unwrap_or_default()
+    side.pod_spec().map(config_refs).unwrap_or_default()
 }
 
 fn list(refs: &[&ConfigRef]) -> String {
@@ -78,15 +73,10 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use crate::finding::RuleId;
-    use crate::rules::fixtures::Fixture;
+    use crate::rules::fixtures::{Fixture, pod_mut};
 
     fn bg004(fixture: &Fixture) -> Vec<String> {
-        fixture
-            .switch_findings()
-            .into_iter()
-            .filter(|f| f.rule == RuleId::BG004)
-            .map(|f| f.to_string())
-            .collect()
+        fixture.switch_lines(RuleId::BG004)
     }
 
     #[test]
@@ -97,7 +87,7 @@ mod tests {
     #[test]
     fn a_renamed_secret_is_refused_with_the_diff() {
         let fixture = Fixture::service_app().with_green(|d| {
-            let pod = d.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+            let pod = pod_mut(d);
             let env = pod.containers[0].env_from.as_mut().unwrap();
             env[1].secret_ref.as_mut().unwrap().name = "db-credentials-v2".into();
         });
@@ -112,7 +102,7 @@ mod tests {
     #[test]
     fn an_extra_configmap_is_refused() {
         let fixture = Fixture::service_app().with_green(|d| {
-            let pod = d.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+            let pod = pod_mut(d);
             pod.volumes = Some(vec![
                 serde_json::from_value(
                     serde_json::json!({"name": "flags", "configMap": {"name": "feature-flags"}}),

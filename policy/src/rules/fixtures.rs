@@ -58,6 +58,15 @@ impl ReplicaStatus {
     }
 }
 
+/// The pod spec of a fixture Deployment, for tests that edit it.
+pub(crate) fn pod_mut(deployment: &mut Deployment) -> &mut k8s_openapi::api::core::v1::PodSpec {
+    deployment
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.spec.as_mut())
+        .expect("fixture Deployments have a pod spec")
+}
+
 pub(crate) fn deployment(name: &str, color_key: &str, color: &str, image: &str) -> Deployment {
     serde_json::from_value(json!({
         "apiVersion": "apps/v1",
@@ -284,6 +293,15 @@ impl Fixture {
         let snapshot = self.snapshot();
         let app = discover_router(&snapshot, &self.router).unwrap();
         check_switch(&app, &app.idle, &snapshot, &self.ctx())
+    }
+
+    /// One rule's findings of switching to the idle color, as one-line strings.
+    pub(crate) fn switch_lines(&self, rule: crate::finding::RuleId) -> Vec<String> {
+        self.switch_findings()
+            .into_iter()
+            .filter(|f| f.rule == rule)
+            .map(|f| f.to_string())
+            .collect()
     }
 
     /// The findings on the app as it stands.

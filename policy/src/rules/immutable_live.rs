@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use crate::app::App;
+use crate::app::{App, container_images};
 use crate::finding::{Findings, RuleId};
 use crate::rules::Context;
 
@@ -36,14 +36,10 @@ fn comparable(deployment: &Deployment) -> Option<PodTemplateSpec> {
 fn images(template: &PodTemplateSpec) -> BTreeMap<&str, &str> {
     template
         .spec
-        .iter()
-        .flat_map(|pod| {
-            pod.init_containers
-                .iter()
-                .flatten()
-                .chain(pod.containers.iter())
-        })
-        .map(|c| (c.name.as_str(), c.image.as_deref().unwrap_or("")))
+        .as_ref()
+        .map(container_images)
+        .unwrap_or_default()
+        .into_iter()
         .collect()
 }
 

@@ -7,21 +7,11 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
 
-use crate::app::{App, ColorSide};
+use crate::app::App;
+use crate::discovery::template_labels;
 use crate::finding::{Findings, ObjectRef, RuleId};
 use crate::rules::Context;
 use crate::snapshot::Snapshot;
-
-fn pod_labels<'a>(side: &ColorSide<'a>) -> Option<&'a BTreeMap<String, String>> {
-    side.deployment
-        .spec
-        .as_ref()?
-        .template
-        .metadata
-        .as_ref()?
-        .labels
-        .as_ref()
-}
 
 /// Whether the policy's podSelector selects pods with these labels. An empty selector
 /// selects every pod of the namespace, exactly as Kubernetes defines it.
@@ -37,8 +27,8 @@ pub fn selects(policy: &NetworkPolicy, labels: &BTreeMap<String, String>) -> boo
 /// the other's.
 pub fn evaluate(app: &App<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>, out: &mut Findings) {
     let empty = BTreeMap::new();
-    let live = pod_labels(&app.live).unwrap_or(&empty);
-    let idle = pod_labels(&app.idle).unwrap_or(&empty);
+    let live = template_labels(app.live.deployment).unwrap_or(&empty);
+    let idle = template_labels(app.idle.deployment).unwrap_or(&empty);
     for policy in &snapshot.network_policies {
         let (selected, missed) = match (selects(policy, live), selects(policy, idle)) {
             (true, false) => (&app.live, &app.idle),
@@ -71,12 +61,7 @@ mod tests {
     use crate::rules::fixtures::Fixture;
 
     fn bg005(fixture: &Fixture) -> Vec<String> {
-        fixture
-            .switch_findings()
-            .into_iter()
-            .filter(|f| f.rule == RuleId::BG005)
-            .map(|f| f.to_string())
-            .collect()
+        fixture.switch_lines(RuleId::BG005)
     }
 
     #[test]

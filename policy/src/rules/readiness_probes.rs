@@ -7,12 +7,7 @@ use crate::rules::{Context, describe_side};
 
 /// Reports each container of `side` without a readinessProbe.
 pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
-    let Some(pod) = side
-        .deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-    else {
+    let Some(pod) = side.pod_spec() else {
         return;
     };
     for container in pod
@@ -34,7 +29,7 @@ pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
 mod tests {
     use crate::crd::Action;
     use crate::finding::RuleId;
-    use crate::rules::fixtures::Fixture;
+    use crate::rules::fixtures::{Fixture, pod_mut};
 
     #[test]
     fn probes_present_pass() {
@@ -49,15 +44,7 @@ mod tests {
     #[test]
     fn a_missing_probe_warns_by_default() {
         let fixture = Fixture::service_app().with_green(|d| {
-            d.spec
-                .as_mut()
-                .unwrap()
-                .template
-                .spec
-                .as_mut()
-                .unwrap()
-                .containers[0]
-                .readiness_probe = None;
+            pod_mut(d).containers[0].readiness_probe = None;
         });
         let findings: Vec<_> = fixture
             .app_findings()

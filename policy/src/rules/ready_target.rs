@@ -79,12 +79,7 @@ mod tests {
     use crate::rules::fixtures::{Fixture, ReplicaStatus};
 
     fn bg001(fixture: &Fixture) -> Vec<String> {
-        fixture
-            .switch_findings()
-            .into_iter()
-            .filter(|f| f.rule == RuleId::BG001)
-            .map(|f| f.to_string())
-            .collect()
+        fixture.switch_lines(RuleId::BG001)
     }
 
     #[test]

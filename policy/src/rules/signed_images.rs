@@ -68,15 +68,10 @@ mod tests {
     use crate::crd::{Action, Policy};
     use crate::finding::RuleId;
     use crate::images::ImageVerdict;
-    use crate::rules::fixtures::{Fixture, GREEN_IMAGE};
+    use crate::rules::fixtures::{Fixture, GREEN_IMAGE, pod_mut};
 
     fn bg006(fixture: &Fixture) -> Vec<String> {
-        fixture
-            .switch_findings()
-            .into_iter()
-            .filter(|f| f.rule == RuleId::BG006)
-            .map(|f| f.to_string())
-            .collect()
+        fixture.switch_lines(RuleId::BG006)
     }
 
     fn enforced() -> Fixture {
@@ -115,15 +110,7 @@ mod tests {
     #[test]
     fn a_tag_is_refused_with_the_digest_form() {
         let fixture = enforced().with_green(|d| {
-            d.spec
-                .as_mut()
-                .unwrap()
-                .template
-                .spec
-                .as_mut()
-                .unwrap()
-                .containers[0]
-                .image = Some("registry.local/api:2.0".into());
+            pod_mut(d).containers[0].image = Some("registry.local/api:2.0".into());
         });
         assert_eq!(
             bg006(&fixture),
