@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bluegreen_e2e::e2e::Who;
 use support::{Env, PLUGIN};
 use tokio::process::Command;
 
@@ -146,12 +147,10 @@ fn row(label: &str, times: Vec<Duration>, requests: usize) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let env = Env::start().await;
-    env.server
-        .mark_deployment_rolled_out("web", "app-green")
-        .unwrap();
+    env.roll_out("web", "app-green").await;
     let cache = env.dir.path().join("kube-cache");
-    let shop = env.kubeconfig("system:serviceaccount:ci:deployer", "shop");
-    let web = env.kubeconfig("system:serviceaccount:ci:deployer", "web");
+    let shop = env.kubeconfig(Who::Ci, "shop");
+    let web = env.kubeconfig(Who::Ci, "web");
     let selector = |color: &str| format!(r#"{{"spec":{{"selector":{{"color":"{color}"}}}}}}"#);
     let rules = |blue: u32, green: u32| {
         format!(

@@ -19,7 +19,7 @@ async fn init_adopts_a_service_with_one_color_by_creating_the_other() {
                         "template": {"metadata": {"labels": {"app": "cart", "color": "blue"}},
                                      "spec": {"containers": [{"name": "cart", "image": "registry.example.com/cart:3"}]}}}}),
     ] {
-        env.server.put_object(&manifest).unwrap();
+        env.cluster.apply(&[manifest]).await;
     }
     let preview = env
         .plugin("default", &["init", "svc/cart", "--dry-run"])
@@ -33,21 +33,22 @@ async fn init_adopts_a_service_with_one_color_by_creating_the_other() {
     );
     assert!(preview.stdout.contains("name: cart-green"), "{preview:?}");
     assert!(
-        env.server
-            .object("apps/v1", "Deployment", Some("default"), "cart-green")
+        env.cluster
+            .get_in("apps/v1", "Deployment", "default", "cart-green")
+            .await
             .is_none()
     );
 
     let adopted = env.plugin("default", &["init", "svc/cart"]).await;
     assert_eq!(adopted.code, 0, "{adopted:?}");
-    let green = env.deployment("default", "cart-green");
+    let green = env.deployment("default", "cart-green").await;
     assert_eq!(green["spec"]["replicas"], json!(2));
     assert_eq!(
         green["spec"]["template"]["metadata"]["labels"]["color"],
         json!("green")
     );
     assert_eq!(
-        env.service("default", "cart")["metadata"]["labels"]["bluegreen.dev/app"],
+        env.service("default", "cart").await["metadata"]["labels"]["bluegreen.dev/app"],
         json!("cart")
     );
 
@@ -74,9 +75,7 @@ async fn init_generates_a_new_app_that_the_checks_accept() {
         .await;
     assert_eq!(created.code, 0, "{created:?}");
     for name in ["shopfront-blue", "shopfront-green"] {
-        env.server
-            .mark_deployment_rolled_out("default", name)
-            .unwrap();
+        env.roll_out("default", name).await;
     }
     let checked = env.plugin("default", &["check", "svc/shopfront"]).await;
     assert_eq!(checked.code, 0, "{checked:?}");

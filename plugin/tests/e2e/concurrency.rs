@@ -1,5 +1,6 @@
 //! Two promotes at once: exactly one switch, whatever the interleaving.
 
+use bluegreen_e2e::e2e::Who;
 use serde_json::json;
 
 use crate::support::{Env, history};
@@ -29,7 +30,7 @@ async fn two_concurrent_promotes_switch_exactly_once() {
             .stdout
             .contains("green is already live; nothing to do");
     assert!(lost_race || already_live, "{other:?}");
-    let service = env.service("shop", "api");
+    let service = env.service("shop", "api").await;
     assert_eq!(service["spec"]["selector"]["color"], json!("green"));
     assert_eq!(
         history(&service).len(),
@@ -46,38 +47,38 @@ async fn a_stale_read_is_a_conflict_not_a_second_switch() {
 
     let env = Env::start().await;
     // Read the app, then let someone else write the router before our switch lands.
-    let objects: Vec<policy::Object> =
-        ["Service/api", "Deployment/api-blue", "Deployment/api-green"]
-            .iter()
-            .map(|which| {
-                let (kind, name) = which.split_once('/').unwrap();
-                let api_version = if kind == "Service" { "v1" } else { "apps/v1" };
-                let value = env.get(api_version, kind, "shop", name);
-                parse(&serde_json::to_string(&value).unwrap(), which)
-                    .unwrap()
-                    .objects
-                    .remove(0)
-            })
-            .collect();
-    let mut snapshot = Snapshot::new("shop");
+    let shop = env.ns("shop");
+    let mut objects: Vec<policy::Object> = Vec::new();
+    for which in ["Service/api", "Deployment/api-blue", "Deployment/api-green"] {
+        let (kind, name) = which.split_once('/').unwrap();
+        let api_version = if kind == "Service" { "v1" } else { "apps/v1" };
+        let value = env.get(api_version, kind, "shop", name).await;
+        let mut parsed = parse(&serde_json::to_string(&value).unwrap(), which).unwrap();
+        objects.push(parsed.objects.remove(0));
+    }
+    let mut snapshot = Snapshot::new(&shop);
     objects.iter().for_each(|o| snapshot.add(o));
     let app = discover_router(&snapshot, &"svc/api".parse().unwrap()).unwrap();
     let plan = SwitchPlan::new(&app, jiff::Timestamp::now(), None).unwrap();
-    let mut service = env.service("shop", "api");
-    service["metadata"]["labels"]["touched"] = json!("yes");
-    env.server.put_object(&service).unwrap();
+    env.cluster
+        .modify("v1", "Service", "shop", "api", |service| {
+            service["metadata"]["labels"]["touched"] = json!("yes");
+        })
+        .await;
 
     let cluster = bluegreen_plugin::cluster::Cluster {
-        client: env.server.client("admin").await.unwrap(),
-        namespace: "shop".to_string(),
+        client: env.cluster.client(Who::Admin).await,
+        namespace: shop.clone(),
     };
     let err = plan.apply(&cluster, false).await.unwrap_err().to_string();
     assert_eq!(
         err,
-        "someone else changed svc/api since it was read; nothing was switched: re-run `kubectl bluegreen promote svc/api -n shop` to check the new state"
+        format!(
+            "someone else changed svc/api since it was read; nothing was switched: re-run `kubectl bluegreen promote svc/api -n {shop}` to check the new state"
+        )
     );
     assert_eq!(
-        env.service("shop", "api")["spec"]["selector"]["color"],
+        env.service("shop", "api").await["spec"]["selector"]["color"],
         json!("blue")
     );
 }

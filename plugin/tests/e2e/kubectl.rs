@@ -2,6 +2,8 @@
 
 use std::os::unix::fs::symlink;
 
+use bluegreen_e2e::e2e::{Who, kubectl as kubectl_binary};
+
 use crate::support::{Env, PLUGIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,9 +17,9 @@ async fn kubectl_discovers_the_plugin_on_path() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let kubeconfig = env.kubeconfig("admin", "shop");
+    let kubeconfig = env.kubeconfig(Who::Admin, "shop");
     let kubectl = |args: &[&str]| {
-        tokio::process::Command::new("/usr/bin/kubectl")
+        tokio::process::Command::new(kubectl_binary())
             .args(args)
             .env("PATH", &path)
             .env("KUBECONFIG", &kubeconfig)
@@ -36,7 +38,7 @@ async fn kubectl_discovers_the_plugin_on_path() {
         String::from_utf8_lossy(&status.stderr)
     );
     assert!(
-        stdout.starts_with("App:     svc/api in namespace shop"),
+        stdout.starts_with(&format!("App:     svc/api in namespace {}", env.ns("shop"))),
         "{stdout}"
     );
 }

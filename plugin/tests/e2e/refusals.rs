@@ -15,7 +15,7 @@ pub async fn assert_refused(
     expected: &str,
 ) {
     let (api_version, kind, name) = router;
-    let before = env.get(api_version, kind, namespace, name);
+    let before = env.get(api_version, kind, namespace, name).await;
     let run = env.plugin(namespace, &["promote", app]).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("nothing was changed:"), "{run:?}");
@@ -25,7 +25,7 @@ pub async fn assert_refused(
         run.stderr
     );
     assert_eq!(run.stdout, "");
-    let after = env.get(api_version, kind, namespace, name);
+    let after = env.get(api_version, kind, namespace, name).await;
     assert_eq!(
         before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
         "the router is unchanged"
@@ -34,8 +34,8 @@ pub async fn assert_refused(
 
 const API: (&str, &str, &str) = ("v1", "Service", "api");
 
-fn modify_green(env: &Env, change: impl FnOnce(&mut Value)) {
-    env.modify_deployment("shop", "api-green", change);
+async fn modify_green(env: &Env, change: impl Fn(&mut Value)) {
+    env.modify_deployment("shop", "api-green", change).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +54,7 @@ async fn an_unready_green_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_under_scaled_green_is_refused() {
     let env = Env::start().await;
-    modify_green(&env, |green| green["spec"]["replicas"] = json!(1));
+    modify_green(&env, |green| green["spec"]["replicas"] = json!(1)).await;
     assert_refused(
         &env,
         "shop",
@@ -71,7 +71,8 @@ async fn config_drift_is_refused() {
     modify_green(&env, |green| {
         green["spec"]["template"]["spec"]["containers"][0]["envFrom"] =
             json!([{"configMapRef": {"name": "api-config-v2"}}]);
-    });
+    })
+    .await;
     assert_refused(&env, "shop", "svc/api", API, "deny: BG004 config-parity: ").await;
     let run = env.plugin("shop", &["promote", "svc/api"]).await;
     assert!(run.stderr.contains("api-config-v2"), "{}", run.stderr);
@@ -80,8 +81,8 @@ async fn config_drift_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_policy_asymmetry_is_refused() {
     let env = Env::start().await;
-    env.server
-        .put_object(&json!({
+    env.cluster
+        .apply(&[json!({
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
             "metadata": {"name": "api-blue-egress", "namespace": "shop"},
@@ -90,8 +91,8 @@ async fn network_policy_asymmetry_is_refused() {
                 "policyTypes": ["Egress"],
                 "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}]}],
             },
-        }))
-        .unwrap();
+        })])
+        .await;
     assert_refused(&env, "shop", "svc/api", API, "deny: BG005 netpol-parity: ").await;
     let run = env.plugin("shop", &["promote", "svc/api"]).await;
     assert!(run.stderr.contains("api-blue-egress"), "{}", run.stderr);
@@ -121,7 +122,7 @@ async fn deploy_refuses_the_live_color() {
         "{run:?}"
     );
     assert_eq!(
-        env.deployment("shop", "api-blue")["spec"]["template"]["spec"]["containers"][0]["image"],
+        env.deployment("shop", "api-blue").await["spec"]["template"]["spec"]["containers"][0]["image"],
         json!("registry.example.com/api:1.4")
     );
 }
@@ -129,7 +130,7 @@ async fn deploy_refuses_the_live_color() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_checks_without_switching() {
     let env = Env::start().await;
-    let before = env.service("shop", "api");
+    let before = env.service("shop", "api").await;
     let run = env
         .plugin("shop", &["promote", "svc/api", "--dry-run"])
         .await;
@@ -138,13 +139,13 @@ async fn dry_run_checks_without_switching() {
         run.stdout,
         "svc/api would switch from blue to green: the checks pass and the API server accepted a dry run\n"
     );
-    assert_eq!(env.service("shop", "api"), before);
+    assert_eq!(env.service("shop", "api").await, before);
 }
 
 /// An HPA scaling live blue to 5 (its `spec.replicas` says 3).
-fn hpa_on_blue(env: &Env) {
-    env.server
-        .put_object(&json!({
+async fn hpa_on_blue(env: &Env) {
+    env.cluster
+        .apply(&[json!({
             "apiVersion": "autoscaling/v2",
             "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "api-blue", "namespace": "shop", "labels": {"bluegreen.dev/app": "api"}},
@@ -154,14 +155,14 @@ fn hpa_on_blue(env: &Env) {
                 "maxReplicas": 10,
             },
             "status": {"currentReplicas": 5, "desiredReplicas": 5},
-        }))
-        .unwrap();
+        })])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_counts_the_live_colors_hpa_replicas() {
     let env = Env::start().await;
-    hpa_on_blue(&env);
+    hpa_on_blue(&env).await;
     assert_refused(
         &env,
         "shop",
@@ -175,7 +176,7 @@ async fn promote_counts_the_live_colors_hpa_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_pre_scales_the_idle_color_to_the_hpas_replicas() {
     let env = Env::start().await;
-    hpa_on_blue(&env);
+    hpa_on_blue(&env).await;
     let deploy = [
         "deploy",
         "svc/api",
@@ -198,7 +199,7 @@ async fn deploy_pre_scales_the_idle_color_to_the_hpas_replicas() {
         "deployment/api-green is rolled out (5/5 available); next: kubectl bluegreen verify svc/api, then kubectl bluegreen promote svc/api\n"
     );
     assert_eq!(
-        env.deployment("shop", "api-blue")["spec"]["replicas"],
+        env.deployment("shop", "api-blue").await["spec"]["replicas"],
         json!(3),
         "the live color is the HPA's"
     );

@@ -2,11 +2,14 @@
 
 use serde_json::json;
 
+use bluegreen_e2e::e2e::{Rollout, Who};
+
 use crate::support::{Env, history};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
     let env = Env::start().await;
+    let shop = env.ns("shop");
     let new_image = "registry.example.com/api:1.6";
 
     // deploy: only the idle color changes, scaled like the live one, and the plugin
@@ -31,7 +34,7 @@ async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
         "{deployed:?}"
     );
     assert_eq!(
-        env.deployment("shop", "api-blue")["spec"]["template"]["spec"]["containers"][0]["image"],
+        env.deployment("shop", "api-blue").await["spec"]["template"]["spec"]["containers"][0]["image"],
         json!("registry.example.com/api:1.4"),
         "the live color is never touched"
     );
@@ -50,9 +53,9 @@ async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
     assert_eq!(promoted.code, 0, "{promoted:?}");
     assert_eq!(
         promoted.stdout,
-        "svc/api switched from blue to green in namespace shop\n"
+        format!("svc/api switched from blue to green in namespace {shop}\n")
     );
-    let service = env.service("shop", "api");
+    let service = env.service("shop", "api").await;
     assert_eq!(service["spec"]["selector"]["color"], json!("green"));
     let annotations = &service["metadata"]["annotations"];
     assert_eq!(annotations["bluegreen.dev/previous-color"], json!("blue"));
@@ -63,7 +66,7 @@ async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
     assert_eq!(recorded[1]["to"], json!("green"));
     assert_eq!(recorded[1]["images"]["green"]["api"], json!(new_image));
     let events: kube::Api<k8s_openapi::api::core::v1::Event> =
-        kube::Api::namespaced(env.server.client("admin").await.unwrap(), "shop");
+        kube::Api::namespaced(env.cluster.client(Who::Admin).await, &shop);
     let events = events.list(&Default::default()).await.unwrap().items;
     assert!(
         events
@@ -83,13 +86,13 @@ async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("deny: BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until"), "{refused:?}");
     assert_eq!(
-        env.deployment("shop", "api-blue")["spec"]["replicas"],
+        env.deployment("shop", "api-blue").await["spec"]["replicas"],
         json!(3)
     );
     let retired = env.plugin("shop", &["retire", "svc/api", "--force"]).await;
     assert_eq!(retired.code, 0, "{retired:?}");
     assert_eq!(
-        env.deployment("shop", "api-blue")["spec"]["replicas"],
+        env.deployment("shop", "api-blue").await["spec"]["replicas"],
         json!(0)
     );
 
@@ -107,9 +110,9 @@ async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
     );
     assert_eq!(
         rolled_back.stdout,
-        "svc/api switched from green to blue in namespace shop\n"
+        format!("svc/api switched from green to blue in namespace {shop}\n")
     );
-    let service = env.service("shop", "api");
+    let service = env.service("shop", "api").await;
     assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
     assert_eq!(history(&service).len(), 3);
 }
@@ -140,13 +143,14 @@ async fn an_httproute_app_goes_through_deploy_verify_promote_and_rollback() {
         "{verified:?}"
     );
     assert!(
-        env.deployment("web", "app-green")["metadata"]["annotations"]["bluegreen.dev/verified"]
+        env.deployment("web", "app-green").await["metadata"]["annotations"]
+            ["bluegreen.dev/verified"]
             .is_null()
     );
 
     let promoted = env.plugin("web", &["promote", "httproute/myapp"]).await;
     assert_eq!(promoted.code, 0, "{promoted:?}");
-    let route = env.route("web", "myapp");
+    let route = env.route("web", "myapp").await;
     assert_eq!(
         route["spec"]["rules"][0]["backendRefs"],
         json!([
@@ -173,7 +177,7 @@ async fn an_httproute_app_goes_through_deploy_verify_promote_and_rollback() {
 
     let rolled_back = env.plugin("web", &["rollback", "httproute/myapp"]).await;
     assert_eq!(rolled_back.code, 0, "{rolled_back:?}");
-    let route = env.route("web", "myapp");
+    let route = env.route("web", "myapp").await;
     assert_eq!(
         route["spec"]["rules"][0]["backendRefs"][0]["weight"],
         json!(100)
@@ -190,26 +194,50 @@ async fn list_shows_every_app_across_namespaces() {
     let env = Env::start().await;
     let listed = env.plugin("shop", &["list", "-A"]).await;
     assert_eq!(listed.code, 0, "{listed:?}");
-    let lines: Vec<&str> = listed.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{}", listed.stdout);
-    assert!(
-        lines[1].starts_with("shop       svc/api          blue"),
+    // A real cluster may hold other apps (and longer namespace names change the
+    // column widths): compare the scenario's rows field by field.
+    let ours = [env.ns("shop"), env.ns("web"), env.ns("default")];
+    let rows: Vec<Vec<&str>> = listed
+        .stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| {
+            fields
+                .first()
+                .is_some_and(|ns| ours.iter().any(|o| o == ns))
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", listed.stdout);
+    assert_eq!(
+        rows[0][..3],
+        [ours[0].as_str(), "svc/api", "blue"],
         "{}",
         listed.stdout
     );
-    assert!(
-        lines[2].starts_with("web        httproute/myapp  blue"),
+    assert_eq!(
+        rows[1][..3],
+        [ours[1].as_str(), "httproute/myapp", "blue"],
         "{}",
         listed.stdout
     );
+    if env.cluster.is_local() {
+        assert_eq!(listed.stdout.lines().count(), 3, "{}", listed.stdout);
+        assert!(
+            listed
+                .stdout
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("shop       svc/api          blue")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_exits_1_when_the_live_color_is_degraded() {
     let env = Env::start().await;
-    env.server
-        .mark_deployment_not_ready("shop", "api-blue")
-        .unwrap();
+    env.set_rollout("shop", "api-blue", Rollout::Available(0))
+        .await;
     let run = env.plugin("shop", &["status", "svc/api"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("Health:  degraded"), "{}", run.stdout);

@@ -15,6 +15,8 @@ struct Signed {
     registry: LocalRegistry,
     key: TestKey,
     green: String,
+    /// The BlueGreenPolicy's name on this cluster.
+    policy: String,
 }
 
 impl Signed {
@@ -31,17 +33,21 @@ impl Signed {
         for (deployment, image) in [("api-blue", &blue), ("api-green", &green)] {
             env.modify_deployment("shop", deployment, |d| {
                 d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
-            });
+            })
+            .await;
         }
-        env.put_policy(
-            "signed",
-            json!({"trustedKeys": [{"name": "release", "publicKey": key.trusted.public_key}]}),
-        );
+        let policy = env
+            .put_policy(
+                "signed",
+                json!({"trustedKeys": [{"name": "release", "publicKey": key.trusted.public_key}]}),
+            )
+            .await;
         Signed {
             env,
             registry,
             key,
             green,
+            policy,
         }
     }
 
@@ -58,7 +64,7 @@ async fn promote_is_refused_when_the_idle_color_runs_an_unsigned_image() {
         s.green
     );
     let [flag, addr] = s.insecure();
-    let before = s.env.service("shop", "api");
+    let before = s.env.service("shop", "api").await;
     let run = s
         .env
         .plugin("shop", &["promote", "svc/api", flag, addr])
@@ -67,11 +73,12 @@ async fn promote_is_refused_when_the_idle_color_runs_an_unsigned_image() {
     assert_eq!(
         run.stderr,
         format!(
-            "error: switching svc/api to green is refused by BlueGreenPolicy signed; nothing was changed:\n{expected}"
+            "error: switching svc/api to green is refused by BlueGreenPolicy {}; nothing was changed:\n{expected}",
+            s.policy
         )
     );
     assert_eq!(
-        s.env.service("shop", "api")["metadata"]["resourceVersion"],
+        s.env.service("shop", "api").await["metadata"]["resourceVersion"],
         before["metadata"]["resourceVersion"]
     );
 
@@ -104,10 +111,13 @@ async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
-        "svc/api switched from blue to green in namespace shop\n"
+        format!(
+            "svc/api switched from blue to green in namespace {}\n",
+            s.env.ns("shop")
+        )
     );
     assert_eq!(
-        s.env.service("shop", "api")["spec"]["selector"]["color"],
+        s.env.service("shop", "api").await["spec"]["selector"]["color"],
         json!("green")
     );
 }
@@ -116,10 +126,12 @@ async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key() {
 async fn a_key_the_policy_does_not_trust_is_refused() {
     let s = Signed::start(true).await;
     let stranger = TestKey::generate("stranger");
-    s.env.put_policy(
-        "signed",
-        json!({"trustedKeys": [{"name": "stranger", "publicKey": stranger.trusted.public_key}]}),
-    );
+    s.env
+        .put_policy(
+            "signed",
+            json!({"trustedKeys": [{"name": "stranger", "publicKey": stranger.trusted.public_key}]}),
+        )
+        .await;
     let [flag, addr] = s.insecure();
     let run = s
         .env
@@ -128,8 +140,8 @@ async fn a_key_the_policy_does_not_trust_is_refused() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
-            "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys; sign it with one of the keys of BlueGreenPolicy signed\n",
-            s.green
+            "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys; sign it with one of the keys of BlueGreenPolicy {}\n",
+            s.green, s.policy
         )),
         "{run:?}"
     );

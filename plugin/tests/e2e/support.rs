@@ -1,20 +1,28 @@
-//! The harness: a test API server seeded with the fixture apps, kubeconfigs per user,
-//! and the real `kubectl-bluegreen` binary run as a child process against it.
+//! The harness: a cluster (the in-process test API server, or a real one named by
+//! `BLUEGREEN_E2E_KUBECONFIG`: see `bluegreen_e2e::e2e::Cluster`) seeded with the fixture
+//! apps, and the real `kubectl-bluegreen` binary run as a child process against it.
+//!
+//! Scenarios name namespaces `shop`, `web` and `default`; on a real cluster they are
+//! unique per scenario, so expected messages take the name from [`Env::ns`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
-use bluegreen_e2e::{Config, TestApiServer};
+use bluegreen_e2e::Denial;
+use bluegreen_e2e::e2e::{Cluster, Rollout, Who};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The binary under test, built by Cargo for this test target.
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-bluegreen");
 
-/// A running test API server and a scratch directory for kubeconfigs.
+/// The scenarios' namespaces: the Service app's (first: the cluster's own), the
+/// HTTPRoute app's, and one for `init`.
+const NAMESPACES: &[&str] = &["shop", "web", "default"];
+
+/// A scenario's cluster and a scratch directory.
 pub struct Env {
-    pub server: TestApiServer,
+    pub cluster: Cluster,
     pub dir: tempfile::TempDir,
 }
 
@@ -37,73 +45,75 @@ impl From<Output> for Run {
 }
 
 impl Env {
-    /// A server with namespaces `shop` (Service app `svc/api`) and `web` (HTTPRoute
-    /// app `httproute/myapp`), seeded from `tests/data/apps.yaml`, both colors of `api`
-    /// and the live color of `myapp` rolled out; `myapp`'s green is 1/2 available.
-    pub async fn start_with(config: Config) -> Env {
-        let server = TestApiServer::start(config.with_namespace("shop").with_namespace("web"))
-            .await
-            .expect("the test API server starts");
+    /// Namespaces `shop` (Service app `svc/api`) and `web` (HTTPRoute app
+    /// `httproute/myapp`), seeded from `tests/data/apps.yaml`; both colors of `api` and
+    /// the live color of `myapp` rolled out, `myapp`'s green 1/2 available. `denials`:
+    /// what RBAC refuses to whom.
+    pub async fn start_with(denials: &[(Who, Denial)]) -> Env {
+        let cluster = Cluster::start_with(NAMESPACES, denials).await;
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/apps.yaml"),
         )
         .unwrap();
+        let mut manifests = Vec::new();
         for document in serde_yaml::Deserializer::from_str(&text) {
-            let manifest = Value::deserialize(document).unwrap();
-            if !manifest.is_null() {
-                server
-                    .put_object(&manifest)
-                    .expect("seeding a fixture object");
+            let mut manifest = Value::deserialize(document).unwrap();
+            if let Some(fields) = manifest.as_object_mut() {
+                // The controller's part is written below, for the generation the
+                // cluster gives each Deployment.
+                fields.remove("status");
+                manifests.push(manifest);
             }
         }
+        cluster.apply(&manifests).await;
+        let env = Env {
+            cluster,
+            dir: tempfile::tempdir().unwrap(),
+        };
         for (ns, name) in [
             ("shop", "api-blue"),
             ("shop", "api-green"),
             ("web", "app-blue"),
         ] {
-            server.mark_deployment_rolled_out(ns, name).unwrap();
+            env.roll_out(ns, name).await;
         }
-        Env {
-            server,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        env.set_rollout("web", "app-green", Rollout::Available(1))
+            .await;
+        env
     }
 
     pub async fn start() -> Env {
-        Env::start_with(Config::default()).await
+        Env::start_with(&[]).await
     }
 
-    /// A kubeconfig for `user` whose context's namespace is `namespace`.
-    pub fn kubeconfig(&self, user: &str, namespace: &str) -> PathBuf {
-        let dir = self.dir.path().join(namespace);
-        std::fs::create_dir_all(&dir).unwrap();
-        self.server.write_kubeconfig(user, namespace, &dir).unwrap()
+    /// The name namespace `shop`, `web` or `default` has on this cluster.
+    pub fn ns(&self, name: &str) -> String {
+        self.cluster.ns(name).to_string()
     }
 
-    /// The command `kubectl-bluegreen ARGS` as `user` in `namespace`, not started: no
+    /// A kubeconfig for `who` whose context's namespace is `namespace`.
+    pub fn kubeconfig(&self, who: Who, namespace: &str) -> std::path::PathBuf {
+        self.cluster.kubeconfig_in(who, namespace)
+    }
+
+    /// The command `kubectl-bluegreen ARGS` as `who` in `namespace`, not started: no
     /// colors, no ambient kubeconfig, and no registry credentials (an empty
     /// `$DOCKER_CONFIG`).
-    pub fn command_as(
-        &self,
-        user: &str,
-        namespace: &str,
-        args: &[&str],
-    ) -> tokio::process::Command {
-        let kubeconfig = self.kubeconfig(user, namespace);
+    pub fn command_as(&self, who: Who, namespace: &str, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(PLUGIN);
         command
             .args(args)
             .arg("--kubeconfig")
-            .arg(&kubeconfig)
+            .arg(self.kubeconfig(who, namespace))
             .env("NO_COLOR", "1")
             .env("DOCKER_CONFIG", self.dir.path().join("docker"))
             .env_remove("KUBECONFIG");
         command
     }
 
-    /// Runs `kubectl-bluegreen ARGS` as `user` in `namespace`.
-    pub async fn plugin_as(&self, user: &str, namespace: &str, args: &[&str]) -> Run {
-        self.command_as(user, namespace, args)
+    /// Runs `kubectl-bluegreen ARGS` as `who` in `namespace`.
+    pub async fn plugin_as(&self, who: Who, namespace: &str, args: &[&str]) -> Run {
+        self.command_as(who, namespace, args)
             .output()
             .await
             .expect("the plugin runs")
@@ -112,49 +122,67 @@ impl Env {
 
     /// Runs the plugin as the CI service account.
     pub async fn plugin(&self, namespace: &str, args: &[&str]) -> Run {
-        self.plugin_as("system:serviceaccount:ci:deployer", namespace, args)
-            .await
+        self.plugin_as(Who::Ci, namespace, args).await
     }
 
-    /// A stored object.
-    pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Value {
-        self.server
-            .object(api_version, kind, Some(namespace), name)
+    /// An object, which must exist.
+    pub async fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Value {
+        self.cluster
+            .get_in(api_version, kind, namespace, name)
+            .await
             .unwrap_or_else(|| panic!("{kind} {namespace}/{name} exists"))
     }
 
-    pub fn deployment(&self, namespace: &str, name: &str) -> Value {
-        self.get("apps/v1", "Deployment", namespace, name)
+    pub async fn deployment(&self, namespace: &str, name: &str) -> Value {
+        self.get("apps/v1", "Deployment", namespace, name).await
     }
 
-    pub fn service(&self, namespace: &str, name: &str) -> Value {
-        self.get("v1", "Service", namespace, name)
+    pub async fn service(&self, namespace: &str, name: &str) -> Value {
+        self.get("v1", "Service", namespace, name).await
     }
 
-    pub fn route(&self, namespace: &str, name: &str) -> Value {
+    pub async fn route(&self, namespace: &str, name: &str) -> Value {
         self.get("gateway.networking.k8s.io/v1", "HTTPRoute", namespace, name)
+            .await
     }
 
-    /// Changes a stored Deployment (test set-up, no admission) and marks it rolled out.
-    pub fn modify_deployment(&self, namespace: &str, name: &str, change: impl FnOnce(&mut Value)) {
-        let mut deployment = self.deployment(namespace, name);
-        change(&mut deployment);
-        self.server.put_object(&deployment).unwrap();
-        self.server
-            .mark_deployment_rolled_out(namespace, name)
-            .unwrap();
+    /// Writes a Deployment's status as its controller would report `rollout`.
+    pub async fn set_rollout(&self, namespace: &str, name: &str, rollout: Rollout) {
+        self.cluster.write_rollout(namespace, name, rollout).await;
     }
 
-    /// Stores a cluster-wide BlueGreenPolicy `name` with `spec`.
-    pub fn put_policy(&self, name: &str, spec: Value) {
-        self.server
-            .put_object(&json!({
+    /// Reports a Deployment's current generation fully rolled out.
+    pub async fn roll_out(&self, namespace: &str, name: &str) {
+        self.set_rollout(namespace, name, Rollout::Complete).await;
+    }
+
+    /// Changes a Deployment (test set-up, as admin) and reports it rolled out.
+    pub async fn modify_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: impl Fn(&mut Value),
+    ) {
+        self.cluster
+            .modify("apps/v1", "Deployment", namespace, name, change)
+            .await;
+        self.roll_out(namespace, name).await;
+    }
+
+    /// Creates a cluster-wide BlueGreenPolicy with `spec`, applying to the scenario's
+    /// namespaces only, and returns its name: `name`, made unique on a real cluster.
+    pub async fn put_policy(&self, name: &str, mut spec: Value) -> String {
+        let name = self.cluster.unique_name(name);
+        spec["namespaceSelector"] = self.cluster.namespace_selector();
+        self.cluster
+            .apply(&[json!({
                 "apiVersion": "bluegreen.dev/v1alpha1",
                 "kind": "BlueGreenPolicy",
                 "metadata": {"name": name},
                 "spec": spec,
-            }))
-            .expect("storing the policy");
+            })])
+            .await;
+        name
     }
 
     /// Waits until Service router `service` selects `color`, then runs `then` (a fault
@@ -164,34 +192,27 @@ impl Env {
         namespace: &str,
         service: &str,
         color: &str,
-        then: impl FnOnce(),
+        then: impl AsyncFnOnce(),
     ) {
-        loop {
-            if self.service(namespace, service)["spec"]["selector"]["color"] == json!(color) {
-                then();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.cluster
+            .wait_for("v1", "Service", namespace, service, |s| {
+                s["spec"]["selector"]["color"] == json!(color)
+            })
+            .await;
+        then().await;
     }
 
     /// Stands in for the deployment controller: once the Deployment satisfies `ready_when`
-    /// (the plugin's write landed), marks it rolled out.
+    /// (the plugin's write landed), reports it rolled out.
     pub async fn roll_out_when(
         &self,
         namespace: &str,
         name: &str,
         ready_when: impl Fn(&Value) -> bool,
     ) {
-        loop {
-            if ready_when(&self.deployment(namespace, name)) {
-                self.server
-                    .mark_deployment_rolled_out(namespace, name)
-                    .unwrap();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.cluster
+            .roll_out_when(namespace, name, ready_when)
+            .await;
     }
 }
 

@@ -1,14 +1,20 @@
 //! `verify` through the API server's proxy: the HTTPRoute app's idle Service (service
 //! proxy), the Service app's idle pods (pod proxy); marked verified only on success.
+//!
+//! Test API server only: the proxy's backends are local HTTP servers routed with
+//! `route_proxy`, and the pods are the server's stand-ins for controllers and kubelets.
 
-use bluegreen_e2e::ProxyTarget;
+use bluegreen_e2e::{ProxyTarget, TestApiServer};
 use serde_json::{Value, json};
 
 use crate::support::{Backend, Env, verified};
 
+/// Why these scenarios are skipped on a real cluster.
+const NEEDS: &str = "the test API server's proxy backends (route_proxy) and pods";
+
 /// The `pod-template-hash` every pod of a Deployment runs.
-fn template_hash(env: &Env, namespace: &str, deployment: &str) -> Value {
-    let pods = env.server.deployment_pods(namespace, deployment).unwrap();
+fn template_hash(server: &TestApiServer, namespace: &str, deployment: &str) -> Value {
+    let pods = server.deployment_pods(namespace, deployment).unwrap();
     assert!(!pods.is_empty());
     let hash = pods[0]["metadata"]["labels"]["pod-template-hash"].clone();
     assert!(
@@ -18,15 +24,16 @@ fn template_hash(env: &Env, namespace: &str, deployment: &str) -> Value {
     hash
 }
 
-fn assert_marked_verified(env: &Env, namespace: &str, deployment: &str) {
-    let marked = verified(&env.deployment(namespace, deployment));
+async fn assert_marked_verified(env: &Env, namespace: &str, deployment: &str) {
+    let server = env.cluster.local_server().unwrap();
+    let marked = verified(&env.deployment(namespace, deployment).await);
     assert_eq!(
         marked.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["podTemplateHash", "time"]
     );
     assert_eq!(
         marked["podTemplateHash"],
-        template_hash(env, namespace, deployment),
+        template_hash(server, namespace, deployment),
         "{marked}"
     );
     let time: jiff::Timestamp = marked["time"].as_str().unwrap().parse().unwrap();
@@ -36,16 +43,19 @@ fn assert_marked_verified(env: &Env, namespace: &str, deployment: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_httproute_app_is_verified_through_its_idle_service() {
     let env = Env::start().await;
-    env.server
+    let Some(server) = env.cluster.local_only(NEEDS) else {
+        return;
+    };
+    server
         .mark_deployment_rolled_out("web", "app-green")
         .unwrap();
     let green = Backend::start(200, "ok").await;
     let blue = Backend::start(200, "ok").await;
     let service = |name: &str| ProxyTarget::Service(name.to_string());
-    env.server
+    server
         .route_proxy("web", service("app-green"), &green.url)
         .unwrap();
-    env.server
+    server
         .route_proxy("web", service("app-blue"), &blue.url)
         .unwrap();
 
@@ -72,16 +82,19 @@ async fn an_httproute_app_is_verified_through_its_idle_service() {
         blue.requests().is_empty(),
         "the live color gets no test traffic"
     );
-    assert_marked_verified(&env, "web", "app-green");
-    assert!(verified(&env.deployment("web", "app-blue")).is_null());
+    assert_marked_verified(&env, "web", "app-green").await;
+    assert!(verified(&env.deployment("web", "app-blue").await).is_null());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_app_is_verified_pod_by_pod() {
     let env = Env::start().await;
+    let Some(server) = env.cluster.local_only(NEEDS) else {
+        return;
+    };
     let green = Backend::start(200, "ok").await;
     let pods = ProxyTarget::Pods("app=api,color=green".into());
-    env.server.route_proxy("shop", pods, &green.url).unwrap();
+    server.route_proxy("shop", pods, &green.url).unwrap();
 
     let run = env
         .plugin(
@@ -99,7 +112,7 @@ async fn a_service_app_is_verified_pod_by_pod() {
         ["/healthz"; 3],
         "one request per ready pod"
     );
-    assert_marked_verified(&env, "shop", "api-green");
+    assert_marked_verified(&env, "shop", "api-green").await;
 
     // -o json lists every probe.
     let run = env
@@ -112,8 +125,7 @@ async fn a_service_app_is_verified_pod_by_pod() {
         .await;
     assert_eq!(run.code, 0, "{run:?}");
     let probes: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
-    let pod_names: Vec<Value> = env
-        .server
+    let pod_names: Vec<Value> = server
         .deployment_pods("shop", "api-green")
         .unwrap()
         .iter()
@@ -137,10 +149,13 @@ async fn a_service_app_is_verified_pod_by_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_pod_is_named_and_nothing_is_marked() {
     let env = Env::start().await;
+    let Some(server) = env.cluster.local_only(NEEDS) else {
+        return;
+    };
     let broken = Backend::start(500, "database unreachable").await;
     let pods = ProxyTarget::Pods("app=api,color=green".into());
-    env.server.route_proxy("shop", pods, &broken.url).unwrap();
-    let before = env.deployment("shop", "api-green");
+    server.route_proxy("shop", pods, &broken.url).unwrap();
+    let before = env.deployment("shop", "api-green").await;
 
     let run = env
         .plugin(
@@ -149,7 +164,7 @@ async fn a_failing_pod_is_named_and_nothing_is_marked() {
         )
         .await;
     assert_eq!(run.code, 1, "{run:?}");
-    let first = env.server.deployment_pods("shop", "api-green").unwrap()[0]["metadata"]["name"]
+    let first = server.deployment_pods("shop", "api-green").unwrap()[0]["metadata"]["name"]
         .as_str()
         .unwrap()
         .to_string();
@@ -160,7 +175,7 @@ async fn a_failing_pod_is_named_and_nothing_is_marked() {
         )
     );
     assert_eq!(run.stdout, "");
-    let after = env.deployment("shop", "api-green");
+    let after = env.deployment("shop", "api-green").await;
     assert_eq!(
         before["metadata"]["resourceVersion"],
         after["metadata"]["resourceVersion"]
@@ -171,12 +186,15 @@ async fn a_failing_pod_is_named_and_nothing_is_marked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_service_is_named_and_nothing_is_marked() {
     let env = Env::start().await;
-    env.server
+    let Some(server) = env.cluster.local_only(NEEDS) else {
+        return;
+    };
+    server
         .mark_deployment_rolled_out("web", "app-green")
         .unwrap();
     let broken = Backend::start(500, "boom").await;
     let service = ProxyTarget::Service("app-green".into());
-    env.server.route_proxy("web", service, &broken.url).unwrap();
+    server.route_proxy("web", service, &broken.url).unwrap();
 
     let run = env
         .plugin("web", &["verify", "httproute/myapp", "--path", "/healthz"])
@@ -186,5 +204,5 @@ async fn a_failing_service_is_named_and_nothing_is_marked() {
         run.stderr,
         "error: 1 of 1 requests to green /healthz failed (expected HTTP 200): service/app-green:http answered HTTP 500 (boom); green was not marked verified: fix it and re-run verify, or deploy again\n"
     );
-    assert!(verified(&env.deployment("web", "app-green")).is_null());
+    assert!(verified(&env.deployment("web", "app-green").await).is_null());
 }

@@ -3,14 +3,18 @@
 
 use std::process::Stdio;
 
+use bluegreen_e2e::e2e::{Rollout, Who};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::{Env, history};
 
+/// Why the restart scenarios are skipped on a real cluster.
+const NEEDS_RESTARTS: &str = "the test API server's pods, whose container restarts a scenario can add (bump_pod_restart_count)";
+
 /// Promotes `svc/api` with a long watch, runs `degrade` right after the switch, and
 /// asserts the automatic rollback with `reason` on stderr.
-async fn assert_rolled_back(env: &Env, degrade: impl FnOnce(), reason: &str) {
+async fn assert_rolled_back(env: &Env, degrade: impl AsyncFnOnce(), reason: &str) {
     let promote = ["promote", "svc/api", "--watch", "10m"];
     let (run, ()) = tokio::join!(
         env.plugin("shop", &promote),
@@ -23,11 +27,14 @@ async fn assert_rolled_back(env: &Env, degrade: impl FnOnce(), reason: &str) {
         )),
         "expected {reason:?} in {run:?}"
     );
+    let shop = env.ns("shop");
     assert_eq!(
         run.stdout,
-        "svc/api switched from blue to green in namespace shop\nsvc/api switched from green to blue in namespace shop\n"
+        format!(
+            "svc/api switched from blue to green in namespace {shop}\nsvc/api switched from green to blue in namespace {shop}\n"
+        )
     );
-    let service = env.service("shop", "api");
+    let service = env.service("shop", "api").await;
     assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
     assert_eq!(
         history(&service).len(),
@@ -39,10 +46,9 @@ async fn assert_rolled_back(env: &Env, degrade: impl FnOnce(), reason: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_watch_rolls_back_when_the_new_color_loses_readiness() {
     let env = Env::start().await;
-    let degrade = || {
-        env.server
-            .mark_deployment_not_ready("shop", "api-green")
-            .unwrap();
+    let degrade = async || {
+        env.set_rollout("shop", "api-green", Rollout::Available(0))
+            .await;
     };
     assert_rolled_back(
         &env,
@@ -55,10 +61,13 @@ async fn promote_watch_rolls_back_when_the_new_color_loses_readiness() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_watch_rolls_back_when_the_new_colors_containers_restart() {
     let env = Env::start().await;
-    let pods = env.server.deployment_pods("shop", "api-green").unwrap();
+    let Some(server) = env.cluster.local_only(NEEDS_RESTARTS) else {
+        return;
+    };
+    let pods = server.deployment_pods("shop", "api-green").unwrap();
     let pod = pods[1]["metadata"]["name"].as_str().unwrap().to_string();
-    let degrade = || {
-        env.server.bump_pod_restart_count("shop", &pod).unwrap();
+    let degrade = async || {
+        server.bump_pod_restart_count("shop", &pod).unwrap();
     };
     assert_rolled_back(
         &env,
@@ -71,16 +80,22 @@ async fn promote_watch_rolls_back_when_the_new_colors_containers_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_from_before_the_release_do_not_count() {
     let env = Env::start().await;
-    let pods = env.server.deployment_pods("shop", "api-green").unwrap();
+    let Some(server) = env.cluster.local_only(NEEDS_RESTARTS) else {
+        return;
+    };
+    let pods = server.deployment_pods("shop", "api-green").unwrap();
     let pod = pods[0]["metadata"]["name"].as_str().unwrap();
-    env.server.bump_pod_restart_count("shop", pod).unwrap();
+    server.bump_pod_restart_count("shop", pod).unwrap();
     let run = env
         .plugin("shop", &["promote", "svc/api", "--watch", "1s"])
         .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
-        "svc/api switched from blue to green in namespace shop\nsvc/api stayed healthy on green for the watch; the release is done\n"
+        format!(
+            "svc/api switched from blue to green in namespace {}\nsvc/api stayed healthy on green for the watch; the release is done\n",
+            env.ns("shop")
+        )
     );
 }
 
@@ -88,11 +103,7 @@ async fn restarts_from_before_the_release_do_not_count() {
 async fn status_watch_redraws_on_change_and_ends_when_stdin_closes() {
     let env = Env::start().await;
     let mut child = env
-        .command_as(
-            "system:serviceaccount:ci:deployer",
-            "shop",
-            &["status", "svc/api", "--watch"],
-        )
+        .command_as(Who::Ci, "shop", &["status", "svc/api", "--watch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -107,13 +118,10 @@ async fn status_watch_redraws_on_change_and_ends_when_stdin_closes() {
         }
     };
     assert_eq!(next_health().await, "healthy");
-    env.server
-        .mark_deployment_not_ready("shop", "api-blue")
-        .unwrap();
+    env.set_rollout("shop", "api-blue", Rollout::Available(0))
+        .await;
     assert_eq!(next_health().await, "degraded");
-    env.server
-        .mark_deployment_rolled_out("shop", "api-blue")
-        .unwrap();
+    env.roll_out("shop", "api-blue").await;
     assert_eq!(next_health().await, "healthy");
 
     drop(child.stdin.take());
@@ -124,9 +132,8 @@ async fn status_watch_redraws_on_change_and_ends_when_stdin_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_watch_stops_at_its_timeout_with_the_health_as_exit_code() {
     let env = Env::start().await;
-    env.server
-        .mark_deployment_not_ready("shop", "api-blue")
-        .unwrap();
+    env.set_rollout("shop", "api-blue", Rollout::Available(0))
+        .await;
     let run = env
         .plugin("shop", &["status", "svc/api", "--watch", "--timeout", "1s"])
         .await;

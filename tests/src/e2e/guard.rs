@@ -159,9 +159,11 @@ impl Guard {
         chart::webhook_configuration(values, &self.url, &self.ca_bundle)
     }
 
-    /// Registers the chart's webhook configuration with the cluster.
+    /// Registers the chart's webhook configuration with the cluster (on a real cluster,
+    /// renamed for the scenario and limited to its namespaces).
     pub async fn register(&self, cluster: &Cluster, values: &[&str]) {
-        cluster.apply(&[self.webhook_configuration(values)]).await;
+        let configuration = cluster.scoped_webhooks(self.webhook_configuration(values));
+        cluster.apply(&[configuration]).await;
     }
 }
 
