@@ -331,11 +331,116 @@ fn the_schema_rejects_unknown_keys_and_wrong_types() {
         "--set=webhook.timeoutSeconds=60",
         "--set=policy.rules.readyTarget=block",
         "--set=unsynced=maybe",
+        "--set=imageVerification.timeout=2",
+        "--set=imageVerification.cacheTtl=1h",
+        "--set=imageVerification.cacheTTL=soon",
+        "--set=imageVerification.insecureRegistries=registry.local:5000",
+        "--set=imageVerification.registryConfigSecret[0]=regcred",
     ] {
         let output = helm_command()
             .args(["template", "guard", "charts/bluegreen-guard", bad])
             .output()
             .unwrap();
         assert!(!output.status.success(), "{bad} was accepted");
+    }
+}
+
+#[test]
+fn image_verification_values_become_flags_and_a_read_only_mount() {
+    let args = |values: &[&str]| -> Vec<String> {
+        bluegreen_e2e::chart::guard_args(values)
+            .into_iter()
+            .filter(|a| a.contains("image") || a.contains("registr"))
+            .collect()
+    };
+    assert_eq!(
+        args(&[]),
+        ["--image-verify-timeout=2s", "--image-cache-ttl=10m"],
+        "anonymous, HTTPS only by default"
+    );
+    let values = [
+        "--set=imageVerification.registryConfigSecret=registry-credentials",
+        "--set=imageVerification.insecureRegistries={registry.local:5000,127.0.0.1:5001}",
+        "--set=imageVerification.timeout=1500ms",
+        "--set=imageVerification.cacheTTL=1h",
+    ];
+    assert_eq!(
+        args(&values),
+        [
+            "--image-verify-timeout=1500ms",
+            "--image-cache-ttl=1h",
+            "--insecure-registry=registry.local:5000",
+            "--insecure-registry=127.0.0.1:5001",
+            "--registry-config=/etc/bluegreen-guard/registry/config.json",
+        ]
+    );
+    let manifests = render(&values);
+    let pod = &one(&manifests, "Deployment")["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "registry-config")
+        .expect("registry config volume");
+    assert_eq!(
+        volume["secret"],
+        serde_json::json!({"secretName": "registry-credentials", "items": [{"key": ".dockerconfigjson", "path": "config.json"}]})
+    );
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "registry-config")
+        .expect("registry config mount");
+    assert_eq!(mount["mountPath"], "/etc/bluegreen-guard/registry");
+    assert_eq!(mount["readOnly"], true);
+}
+
+#[test]
+fn the_image_verification_budget_stays_below_the_webhook_timeout() {
+    for (values, accepted) in [
+        (
+            [
+                "--set=imageVerification.timeout=4s",
+                "--set=webhook.timeoutSeconds=5",
+            ],
+            true,
+        ),
+        (
+            [
+                "--set=imageVerification.timeout=4999ms",
+                "--set=webhook.timeoutSeconds=5",
+            ],
+            true,
+        ),
+        (
+            [
+                "--set=imageVerification.timeout=5s",
+                "--set=webhook.timeoutSeconds=5",
+            ],
+            false,
+        ),
+        (
+            [
+                "--set=imageVerification.timeout=2s",
+                "--set=webhook.timeoutSeconds=2",
+            ],
+            false,
+        ),
+    ] {
+        let output = helm_command()
+            .args(["template", "guard", "charts/bluegreen-guard"])
+            .args(values)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.success(), accepted, "{values:?}");
+        if !accepted {
+            assert!(
+                String::from_utf8_lossy(&output.stderr)
+                    .contains("must be below webhook.timeoutSeconds"),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 }

@@ -3,9 +3,14 @@
 //! API server (or a real cluster, see README "End-to-end tests on a real cluster").
 //! Every refusal asserts the exact message kubectl prints and that nothing changed.
 
-use bluegreen_e2e::e2e::apps::{self, BLUE_IMAGE};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+
+use bluegreen_e2e::e2e::apps::{self, BLUE_IMAGE, GREEN_IMAGE};
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
+use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
+use bluegreen_e2e::registry::{LocalRegistry, TestKey};
+use bluegreen_e2e::tls::TestCertificates;
 use serde_json::{Value, json};
 
 const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
@@ -383,5 +388,135 @@ async fn a_guard_whose_caches_have_not_synced_refuses_and_is_not_ready() {
     assert!(
         message.ends_with("so it cannot judge this write yet; retry in a few seconds\n"),
         "{message}"
+    );
+}
+
+/// The guard process started with the chart's arguments for extra `values` (the shared
+/// [`Guard`] always uses the defaults), registered with the chart's webhooks.
+struct GuardWithValues {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl GuardWithValues {
+    async fn start(cluster: &Cluster, values: &[&str]) -> Self {
+        let free = || -> SocketAddr {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+        };
+        let (listen, probes) = (free(), free());
+        let certificates = TestCertificates::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&cert, &certificates.cert_pem).unwrap();
+        std::fs::write(&key, &certificates.key_pem).unwrap();
+        let args: Vec<String> = bluegreen_e2e::chart::guard_args(values)
+            .into_iter()
+            .map(|arg| match arg.split_once('=') {
+                Some(("--listen", _)) => format!("--listen={listen}"),
+                Some(("--probe-listen", _)) => format!("--probe-listen={probes}"),
+                Some(("--tls-cert", _)) => format!("--tls-cert={}", cert.display()),
+                Some(("--tls-key", _)) => format!("--tls-key={}", key.display()),
+                _ => arg,
+            })
+            .collect();
+        let child = Command::new(workspace_binary("bluegreen-guard"))
+            .args(&args)
+            .env("KUBECONFIG", cluster.kubeconfig(Who::Admin))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let guard = GuardWithValues { child, _dir: dir };
+        let mut ready = false;
+        for _ in 0..300 {
+            if bluegreen_e2e::e2e::guard::probe(probes, "/readyz").await == Some(200) {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(ready, "bluegreen-guard did not become ready");
+        let url = format!("https://{listen}/validate");
+        let configuration = bluegreen_e2e::chart::webhook_configuration(
+            values,
+            &url,
+            &certificates.ca_bundle_base64(),
+        );
+        cluster
+            .apply(&[cluster.scoped_webhooks(configuration)])
+            .await;
+        guard
+    }
+}
+
+impl Drop for GuardWithValues {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_update_to_an_unsigned_image_is_refused() {
+    let registry = LocalRegistry::start();
+    let key = TestKey::generate("release");
+    let signed = registry.signed_image("api", "v2", &key).await;
+    let unsigned = registry.pushed_image("api", "v2-unsigned").await;
+    let cluster = Cluster::start("unsigned").await;
+    let mut objects = apps::service_app("blue");
+    let mut policy = apps::policy(&cluster.namespace, json!({}));
+    policy["spec"]["trustedKeys"] = json!([key.trusted]);
+    objects.push(policy);
+    cluster.apply(&objects).await;
+    cluster.set_rollout("api-blue", 3).await;
+    cluster.set_rollout("api-green", 3).await;
+    let insecure = format!(
+        "--set=imageVerification.insecureRegistries={{{}}}",
+        registry.addr
+    );
+    let _guard = GuardWithValues::start(&cluster, &[insecure.as_str()]).await;
+
+    let set_image = |image: &str| format!("api={image}");
+    let unsigned_arg = set_image(&unsigned);
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["set", "image", "deployment/api-green", &unsigned_arg],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: failed to patch image update to pod template: {}",
+            denied(
+                "workloads",
+                &format!("BG006 signed-images: container api of green (Deployment api-green) runs {unsigned}, which has no cosign signature; sign it with a trusted key (cosign sign --key <key> <image>)")
+            )
+            .trim_start_matches("Error from server: ")
+        )
+    );
+    let green = cluster
+        .get("apps/v1", "Deployment", "api-green")
+        .await
+        .unwrap();
+    assert_eq!(
+        green["spec"]["template"]["spec"]["containers"][0]["image"],
+        GREEN_IMAGE
+    );
+
+    let signed_arg = set_image(&signed);
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["set", "image", "deployment/api-green", &signed_arg],
+        )
+        .await;
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(0), ""),
+        "a signed image is allowed"
     );
 }

@@ -4,10 +4,17 @@
 //! same TLS stack. Bounded: RATE × SECONDS requests per run, each run stops by itself.
 //!
 //! `cargo bench -p bluegreen-guard --bench admission_load` (env RATE, SECONDS).
+//!
+//! The guard and the baseline each run in a child process (this benchmark binary again,
+//! with `BLUEGREEN_BENCH_SERVER` set), on 2 worker threads, so both are measured
+//! across the same process boundary from the load generator, and the guard's resident
+//! memory is its caches' and server's alone.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +23,11 @@ use axum::routing::post;
 use axum_server::tls_rustls::RustlsConfig;
 use bluegreen_guard::tls::CertificateFiles;
 use bluegreen_guard::{AppState, Config, Guard, Listeners, Unsynced, serve};
+
+/// Set in a child process to the server it runs: `guard` or `baseline`.
+const SERVER_ROLE: &str = "BLUEGREEN_BENCH_SERVER";
+/// The directory holding the serving certificate and key, in a child process.
+const CERT_DIR: &str = "BLUEGREEN_BENCH_CERTS";
 
 const ALLOW_ALL: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true,"status":{}}}"#;
 
@@ -78,13 +90,138 @@ async fn load(client: &reqwest::Client, url: &str, body: &[u8], rate: u64, secon
     }
 }
 
+/// A child process: the guard with the big cluster cached, or the allow-all baseline
+/// on the same TLS configuration and server stack, on 2 worker threads, until its
+/// stdin closes. Prints its resident memory before and after building its state, and
+/// its address.
+fn server_process(role: &str, dir: &str) {
+    let files = CertificateFiles {
+        cert: std::path::Path::new(dir).join("tls.crt"),
+        key: std::path::Path::new(dir).join("tls.key"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stdin_closed = || async {
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
+    };
+    let rss_start = common::resident_mib();
+    if role == "baseline" {
+        let (_, certificate) = files.load().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        println!("rss {rss_start:.1} {rss_start:.1}");
+        println!(
+            "listening https://{}/validate",
+            listener.local_addr().unwrap()
+        );
+        let handle = axum_server::Handle::new();
+        let app = Router::new().route(
+            "/validate",
+            post(|_body: axum::body::Bytes| async { ALLOW_ALL }),
+        );
+        let tls = RustlsConfig::from_config(Arc::clone(&certificate.config));
+        runtime.block_on(async {
+            let server = axum_server::from_tcp_rustls(listener, tls)
+                .unwrap()
+                .handle(handle.clone())
+                .serve(app.into_make_service());
+            let server = tokio::spawn(server);
+            stdin_closed().await;
+            handle.shutdown();
+            server.await.unwrap().unwrap();
+        });
+        return;
+    }
+    let cache = common::cache();
+    let rss_cached = common::resident_mib();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        probe_listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: files.cert.clone(),
+        tls_key: files.key.clone(),
+        tls_reload_interval: Duration::from_secs(5),
+        unsynced: Unsynced::Deny,
+        request_timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(5),
+        images: Default::default(),
+    };
+    let listeners = Listeners {
+        admission: TcpListener::bind(config.listen).unwrap(),
+        probes: TcpListener::bind(config.probe_listen).unwrap(),
+    };
+    println!("rss {rss_start:.1} {rss_cached:.1}");
+    println!(
+        "listening https://{}/validate",
+        listeners.admission.local_addr().unwrap()
+    );
+    let state = AppState::new(Guard::new(cache, Unsynced::Deny));
+    runtime
+        .block_on(serve(state, &config, listeners, stdin_closed()))
+        .unwrap();
+}
+
+/// A server child process, its URL, and its resident memory (MiB) at start and once
+/// its state is built.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    rss_start: f64,
+    rss_ready: f64,
+}
+
+impl Server {
+    fn spawn(role: &str, dir: &std::path::Path) -> Server {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(SERVER_ROLE, role)
+            .env(CERT_DIR, dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut next_line = || lines.next().unwrap().unwrap();
+        let rss_line = next_line();
+        let (rss_start, rss_ready) = rss_line
+            .strip_prefix("rss ")
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(a, b)| (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap()))
+            .unwrap();
+        let url = next_line().strip_prefix("listening ").unwrap().to_string();
+        Server {
+            child,
+            url,
+            rss_start,
+            rss_ready,
+        }
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        assert!(
+            self.child.wait().unwrap().success(),
+            "a server process failed"
+        );
+    }
+}
+
+/// VmRSS of another process, in MiB.
+fn resident_mib_of(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    common::vm_rss_mib(&status)
+}
+
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return; // `cargo bench -- --list` asks harness=false benches to list nothing
     }
+    if let (Ok(role), Ok(dir)) = (std::env::var(SERVER_ROLE), std::env::var(CERT_DIR)) {
+        return server_process(&role, &dir);
+    }
     let rate = env_or("RATE", 2000);
     let seconds = env_or("SECONDS", 10);
-    let rss_start = common::resident_mib();
 
     let ca = {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -104,64 +241,10 @@ fn main() {
     std::fs::write(&files.cert, leaf.pem()).unwrap();
     std::fs::write(&files.key, leaf_key.serialize_pem()).unwrap();
 
-    let server_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-
-    // The guard, with the big cluster cached.
-    let cache = common::cache();
-    let rss_cached = common::resident_mib();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        probe_listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: files.cert.clone(),
-        tls_key: files.key.clone(),
-        tls_reload_interval: Duration::from_secs(5),
-        unsynced: Unsynced::Deny,
-        request_timeout: Duration::from_secs(5),
-        shutdown_grace: Duration::from_secs(5),
-    };
-    let listeners = Listeners {
-        admission: TcpListener::bind(config.listen).unwrap(),
-        probes: TcpListener::bind(config.probe_listen).unwrap(),
-    };
-    let guard_url = format!(
-        "https://{}/validate",
-        listeners.admission.local_addr().unwrap()
-    );
-    let (stop_guard, guard_stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(Guard::new(cache, Unsynced::Deny));
-    let guard = server_runtime.spawn(async move {
-        serve(state, &config, listeners, async {
-            let _ = guard_stopped.await;
-        })
-        .await
-    });
-
-    // The baseline: same TLS configuration and server stack, answers allowed unread.
-    let (_, certificate) = files.load().unwrap();
-    let baseline_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    baseline_listener.set_nonblocking(true).unwrap();
-    let baseline_url = format!(
-        "https://{}/validate",
-        baseline_listener.local_addr().unwrap()
-    );
-    let baseline_handle = axum_server::Handle::new();
-    let baseline = {
-        let _in_runtime = server_runtime.enter();
-        let app = Router::new().route(
-            "/validate",
-            post(|_body: axum::body::Bytes| async { ALLOW_ALL }),
-        );
-        let tls = RustlsConfig::from_config(Arc::clone(&certificate.config));
-        let server = axum_server::from_tcp_rustls(baseline_listener, tls)
-            .unwrap()
-            .handle(baseline_handle.clone())
-            .serve(app.into_make_service());
-        server_runtime.spawn(server)
-    };
+    // The guard with the big cluster cached, and the baseline, each in its own process.
+    let guard = Server::spawn("guard", dir.path());
+    let baseline = Server::spawn("baseline", dir.path());
+    let (guard_url, baseline_url) = (guard.url.clone(), baseline.url.clone());
 
     let client_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -218,17 +301,19 @@ fn main() {
             }
         }
     });
-    let rss_after = common::resident_mib();
+    let rss_after = resident_mib_of(guard.child.id());
+    let baseline_after = resident_mib_of(baseline.child.id());
     println!();
     println!(
-        "resident memory (VmRSS, whole process incl. client and baseline): {rss_start:.1} MiB at start, {rss_cached:.1} MiB with the caches built, {rss_after:.1} MiB after the load"
+        "guard process resident memory (VmRSS; caches and server only, load generator elsewhere): {:.1} MiB at start, {:.1} MiB with the caches built, {rss_after:.1} MiB after the load",
+        guard.rss_start, guard.rss_ready
+    );
+    println!(
+        "allow-all baseline process: {:.1} MiB at start, {baseline_after:.1} MiB after the load",
+        baseline.rss_start
     );
     println!("wall time: {:.1} s", wall.elapsed().as_secs_f64());
 
-    stop_guard.send(()).unwrap();
-    baseline_handle.shutdown();
-    server_runtime.block_on(async {
-        guard.await.unwrap().unwrap();
-        baseline.await.unwrap().unwrap();
-    });
+    guard.stop();
+    baseline.stop();
 }

@@ -1,14 +1,19 @@
 //! The decision alone, from memory: 10,000 Deployments, 2,000 Services and 1,000
 //! NetworkPolicies cached. `decide` judges a parsed request; `answer` is the whole
 //! request path without HTTP (parse the body, decide, count, serialize).
+//! `guard-side/*` splits the guard's own share of `decide` off `policy::review`: typing
+//! the request's objects, and picking the policy and the namespace's snapshot.
 
 mod common;
 
-use bluegreen_guard::admission::parse_review;
+use bluegreen_guard::admission::{Subject, parse_review};
 use bluegreen_guard::{AppState, Guard, Unsynced, answer};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn decisions(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let state = AppState::new(Guard::new(common::cache(), Unsynced::Deny));
     for (name, review) in common::scenarios() {
         let body = review.to_string().into_bytes();
@@ -27,10 +32,35 @@ fn decisions(c: &mut Criterion) {
             )
         });
         c.bench_function(&format!("answer/{name}"), |b| {
-            b.iter(|| answer(&state, &body).unwrap())
+            b.iter(|| runtime.block_on(answer(&state, &body)).unwrap())
         });
     }
 }
 
-criterion_group!(benches, decisions);
+/// The guard's work around `policy::review` for the Deployment update.
+fn guard_side(c: &mut Criterion) {
+    let cache = common::cache();
+    let body = common::allowed_deployment_update().to_string().into_bytes();
+    let request = parse_review(&body).unwrap();
+    c.bench_function("guard-side/parse body", |b| {
+        b.iter(|| parse_review(&body).unwrap())
+    });
+    c.bench_function("guard-side/type request objects", |b| {
+        b.iter_batched(
+            || request.clone(),
+            |mut r| Subject::take_from(&mut r).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("guard-side/policy and snapshot", |b| {
+        b.iter(|| {
+            let index = cache.read();
+            let policy = index.policy_for(common::NAMESPACE);
+            let snapshot = index.snapshot(common::NAMESPACE);
+            (policy.capacity_ratio, snapshot.deployments.len())
+        })
+    });
+}
+
+criterion_group!(benches, decisions, guard_side);
 criterion_main!(benches);

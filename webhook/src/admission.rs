@@ -20,16 +20,12 @@ pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
 /// Parses a request body into the AdmissionRequest it carries; anything else is an
 /// [`Error`] that answers 400.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>> {
-    let mut json = serde_json::Deserializer::from_slice(body);
-    let review: AdmissionReview<DynamicObject> = serde_path_to_error::deserialize(&mut json)
-        .map_err(|err| {
-            if err.inner().is_data() {
-                Error::NotAdmissionReview(format!("at {}: {}", err.path(), err.inner()))
-            } else {
-                Error::NotJson(err.into_inner().to_string())
-            }
-        })?;
-    json.end().map_err(|err| Error::NotJson(err.to_string()))?;
+    // Tracking the path costs an allocation per key, for every key of both objects:
+    // only a body that does not parse is read again with it, for the message.
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
+        Ok(review) => review,
+        Err(_) => parse_with_path(body)?,
+    };
     if review.types.api_version != ADMISSION_V1 || review.types.kind != "AdmissionReview" {
         return Err(Error::NotAdmissionReview(format!(
             "apiVersion {:?} kind {:?}; the guard answers apiVersion {ADMISSION_V1} kind AdmissionReview (set admissionReviewVersions: [v1])",
@@ -39,6 +35,20 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>> {
     review
         .try_into()
         .map_err(|_| Error::NotAdmissionReview("it has no request".to_string()))
+}
+
+/// [`parse_review`]'s slow path, naming where a body that does not parse goes wrong.
+fn parse_with_path(body: &[u8]) -> Result<AdmissionReview<DynamicObject>> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let review = serde_path_to_error::deserialize(&mut json).map_err(|err| {
+        if err.inner().is_data() {
+            Error::NotAdmissionReview(format!("at {}: {}", err.path(), err.inner()))
+        } else {
+            Error::NotJson(err.into_inner().to_string())
+        }
+    })?;
+    json.end().map_err(|err| Error::NotJson(err.to_string()))?;
+    Ok(review)
 }
 
 /// A request the guard should judge but cannot read; it is refused with this message.
@@ -56,7 +66,8 @@ pub enum RouterObject {
 }
 
 impl RouterObject {
-    fn as_router(&self) -> Router<'_> {
+    /// The router as the rules see it.
+    pub fn as_router(&self) -> Router<'_> {
         match self {
             RouterObject::Service(service) => Router::Service(service),
             RouterObject::HttpRoute(route) => Router::HttpRoute(route),
@@ -283,15 +294,20 @@ where
         // Metadata is already parsed; custom resources insist on the key.
         map.insert("metadata".to_string(), Value::Object(Default::default()));
     }
-    let mut typed: K = serde_path_to_error::deserialize(data).map_err(|err| {
-        Unreadable(format!(
-            "request.{field} is not a valid {} {}: {}: {}",
-            K::api_version(&()),
-            K::kind(&()),
-            err.path(),
-            err.inner()
-        ))
-    })?;
+    // As in `parse_review`: the path is tracked only to explain an object that does
+    // not fit.
+    let mut typed: K = match K::deserialize(&data) {
+        Ok(typed) => typed,
+        Err(_) => serde_path_to_error::deserialize(data).map_err(|err| {
+            Unreadable(format!(
+                "request.{field} is not a valid {} {}: {}: {}",
+                K::api_version(&()),
+                K::kind(&()),
+                err.path(),
+                err.inner()
+            ))
+        })?,
+    };
     if metadata.namespace.is_none() {
         metadata.namespace = namespace.map(str::to_string);
     }

@@ -18,6 +18,8 @@ use kube::{Resource, ResourceExt};
 use policy::{BlueGreenPolicy, Object, Policy, Snapshot};
 use serde::de::DeserializeOwned;
 
+use crate::trim::Trim;
+
 /// The kinds of object the guard keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CacheKind {
@@ -68,7 +70,10 @@ impl CacheKind {
 }
 
 /// Objects of one kind: namespace (empty for cluster-scoped kinds) → name → object.
-type Shelf<K> = HashMap<String, BTreeMap<String, K>>;
+/// Boxed: a B-tree node has room for 11 entries whatever it holds, and a typed
+/// Deployment is 2.4 KB inline, so unboxed the empty slots would cost more than the
+/// objects.
+type Shelf<K> = HashMap<String, BTreeMap<String, Box<K>>>;
 
 /// A kind the cache keeps, and where it keeps it.
 pub trait Cached:
@@ -84,9 +89,16 @@ pub trait Cached:
     fn problem(&self) -> Option<String> {
         None
     }
+    /// What the cache keeps of the object (see [`crate::trim`]).
+    fn keep(self) -> Self {
+        slim(self)
+    }
 }
 
 macro_rules! cached {
+    ($type:ty, $kind:ident, $field:ident, trimmed) => {
+        cached!($type, $kind, $field, fn keep(self) -> Self { Trim::trim(self) });
+    };
     ($type:ty, $kind:ident, $field:ident $(, $extra:item)*) => {
         impl Cached for $type {
             const KIND: CacheKind = CacheKind::$kind;
@@ -101,12 +113,12 @@ macro_rules! cached {
     };
 }
 
-cached!(Deployment, Deployment, deployments);
-cached!(Service, Service, services);
+cached!(Deployment, Deployment, deployments, trimmed);
+cached!(Service, Service, services, trimmed);
 cached!(HttpRoute, HttpRoute, routes);
-cached!(NetworkPolicy, NetworkPolicy, network_policies);
-cached!(HorizontalPodAutoscaler, Hpa, hpas);
-cached!(Namespace, Namespace, namespaces);
+cached!(NetworkPolicy, NetworkPolicy, network_policies, trimmed);
+cached!(HorizontalPodAutoscaler, Hpa, hpas, trimmed);
+cached!(Namespace, Namespace, namespaces, trimmed);
 cached!(
     BlueGreenPolicy,
     Policy,
@@ -133,8 +145,8 @@ pub struct Index {
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Drops what no rule reads and what makes objects large: managed fields and
-/// kubectl's copy of the last applied manifest.
+/// Drops what makes the few untrimmed objects (HTTPRoutes, BlueGreenPolicies) large:
+/// managed fields and kubectl's copy of the last applied manifest.
 fn slim<K: Resource>(mut object: K) -> K {
     object.managed_fields_mut().clear();
     object.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
@@ -148,7 +160,7 @@ fn shelf_key<K: Resource>(object: &K) -> (String, String) {
 fn values<'a, K>(shelf: &'a Shelf<K>, namespace: &str) -> Vec<&'a K> {
     shelf
         .get(namespace)
-        .map(|objects| objects.values().collect())
+        .map(|objects| objects.values().map(|object| &**object).collect())
         .unwrap_or_default()
 }
 
@@ -159,7 +171,7 @@ impl Index {
         K::shelf_mut(self)
             .entry(namespace)
             .or_default()
-            .insert(name, slim(object));
+            .insert(name, Box::new(object.keep()));
     }
 
     /// Forgets an object.
@@ -224,7 +236,7 @@ impl Index {
 
     /// The stored Deployment of that namespace and name.
     pub fn deployment(&self, namespace: &str, name: &str) -> Option<&Deployment> {
-        self.deployments.get(namespace)?.get(name)
+        self.deployments.get(namespace)?.get(name).map(|d| &**d)
     }
 
     /// The policy in force for a namespace: the first BlueGreenPolicy (by name) whose
@@ -238,7 +250,11 @@ impl Index {
             .and_then(|namespaces| namespaces.get(namespace))
             .and_then(|ns| ns.metadata.labels.as_ref())
             .unwrap_or(&no_labels);
-        let policies = self.policies.values().flat_map(BTreeMap::values);
+        let policies = self
+            .policies
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(|policy| &**policy);
         Policy::for_namespace(policies, labels).0
     }
 }
@@ -317,7 +333,7 @@ mod tests {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {
                 "name": name, "namespace": namespace,
-                "annotations": {LAST_APPLIED_ANNOTATION: "{}", "keep": "me"},
+                "annotations": {LAST_APPLIED_ANNOTATION: "{}", "bluegreen.dev/keep": "me"},
                 "managedFields": [{"manager": "kubectl"}]
             }
         }))
@@ -325,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn objects_are_indexed_by_namespace_and_slimmed() {
+    fn objects_are_indexed_by_namespace_and_trimmed() {
         let cache = Cache::from_objects(
             [
                 Object::Deployment(deployment("a", "one")),
@@ -339,10 +355,10 @@ mod tests {
         assert_eq!(index.snapshot("c").deployments.len(), 0);
         assert_eq!(index.count(CacheKind::Deployment), 3);
         let stored = index.deployment("b", "one").unwrap();
-        assert!(stored.metadata.managed_fields.as_ref().unwrap().is_empty());
+        assert!(stored.metadata.managed_fields.is_none());
         assert_eq!(
             stored.annotations().keys().collect::<Vec<_>>(),
-            ["keep"],
+            ["bluegreen.dev/keep"],
             "last-applied is dropped"
         );
     }

@@ -36,6 +36,52 @@ pub struct Config {
     /// How long in-flight reviews may take to finish after SIGTERM.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// BG006 image verification.
+    #[command(flatten)]
+    pub images: ImageConfig,
+}
+
+/// How the guard verifies image signatures (BG006), when a BlueGreenPolicy names
+/// trusted keys.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ImageConfig {
+    /// Budget for the registry work of one review; a registry slower than this gives a
+    /// refusal naming it. Keep it below the webhook's timeoutSeconds.
+    #[arg(long = "image-verify-timeout", default_value = "2s", value_parser = parse_duration)]
+    pub verify_timeout: Duration,
+    /// How long a verification result is reused before the registry is asked again.
+    #[arg(long = "image-cache-ttl", default_value = "10m", value_parser = parse_duration)]
+    pub cache_ttl: Duration,
+    /// A registry (`HOST:PORT`, as image references write it) reached over plain HTTP;
+    /// repeatable. Every other registry is reached over HTTPS.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// A docker config.json with registry credentials, mounted from a Secret in the
+    /// guard's own namespace; without it registries are read anonymously.
+    #[arg(long = "registry-config", value_name = "PATH")]
+    pub registry_config: Option<PathBuf>,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            verify_timeout: Duration::from_secs(2),
+            cache_ttl: signatures::DEFAULT_TTL,
+            insecure_registries: Vec::new(),
+            registry_config: None,
+        }
+    }
+}
+
+impl ImageConfig {
+    /// The [`signatures::Verifier`] settings these flags describe.
+    pub fn verifier_config(&self) -> signatures::VerifierConfig {
+        signatures::VerifierConfig {
+            insecure_registries: self.insecure_registries.clone(),
+            docker_config: self.registry_config.clone(),
+            ttl: self.cache_ttl,
+        }
+    }
 }
 
 /// The answer to reviews the guard cannot judge yet because its caches are syncing.

@@ -2,18 +2,22 @@
 //! by the `policy` rules against the cached state of the request's namespace. The
 //! server and the offline `review` command share this code.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 use kube::core::response::StatusSummary;
-use policy::{Action, Context, Finding, Requester};
+use policy::contract::APP_LABEL;
+use policy::{Action, Context, Finding, Policy, Requester, RuleId, Snapshot};
 
 use crate::admission::{OTHER_KIND, Subject, Unreadable};
 use crate::cache::Cache;
 use crate::config::Unsynced;
-use crate::images::{ImageVerifier, NoImageVerification};
+use crate::images::{ImageOutcome, ImageVerifier, NoImageVerification, WantedImages};
 
 /// Where decisions get `now` from.
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,6 +80,85 @@ pub struct Decision {
     pub kind: &'static str,
     /// Every finding with its action.
     pub findings: Vec<Finding>,
+    /// The BG006 verdicts used, and how they were obtained.
+    pub images: ImageOutcome,
+}
+
+/// A request read and ready to judge.
+struct Pending {
+    response: AdmissionResponse,
+    subject: Subject,
+    kind: &'static str,
+    namespace: String,
+    requester: Requester,
+    policy: Policy,
+    /// The images BG006 needs verdicts for, when the policy enforces it.
+    images: Option<WantedImages>,
+}
+
+#[allow(clippy::large_enum_variant)] // one per request, moved once
+enum Prepared {
+    /// Answered without the rules (other kinds, unreadable, unsynced).
+    Done(Decision),
+    /// To be judged by the rules.
+    Judge(Pending),
+}
+
+/// The images BG006 will judge for this write: the written Deployment's (those its
+/// write introduces apart), or for a router, those of its app's Deployments (by the
+/// `bluegreen.dev/app` label every object of an app carries). Scales and
+/// NetworkPolicies are not judged by BG006.
+fn wanted_images(subject: &Subject, snapshot: &Snapshot<'_>) -> WantedImages {
+    let mut wanted = WantedImages::default();
+    match subject {
+        Subject::Deployment {
+            old,
+            new: Some(new),
+        } => {
+            let before: BTreeSet<&str> = old.iter().flat_map(pod_images).collect();
+            for image in pod_images(new) {
+                let set = if before.contains(image) {
+                    &mut wanted.standing
+                } else {
+                    &mut wanted.introduced
+                };
+                set.insert(image.to_string());
+            }
+        }
+        Subject::Router { old, new } => {
+            let app = new
+                .iter()
+                .chain(old)
+                .find_map(|router| router.as_router().labels().get(APP_LABEL));
+            if let Some(app) = app {
+                let of_app = snapshot
+                    .deployments
+                    .iter()
+                    .filter(|d| d.labels().get(APP_LABEL) == Some(app));
+                wanted.standing = of_app
+                    .flat_map(|d| pod_images(d))
+                    .map(str::to_string)
+                    .collect();
+            }
+        }
+        _ => {}
+    }
+    wanted
+}
+
+/// Every image of a Deployment's pod template, init containers included.
+fn pod_images(deployment: &Deployment) -> impl Iterator<Item = &str> {
+    let pod = deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.spec.as_ref());
+    pod.into_iter().flat_map(|pod| {
+        pod.init_containers
+            .iter()
+            .flatten()
+            .chain(&pod.containers)
+            .filter_map(|c| c.image.as_deref())
+    })
 }
 
 /// Decides admission reviews from a [`Cache`].
@@ -93,7 +176,7 @@ impl Guard {
         Guard {
             cache,
             unsynced,
-            images: Arc::new(NoImageVerification::default()),
+            images: Arc::new(NoImageVerification),
             clock: Clock::System,
         }
     }
@@ -115,49 +198,118 @@ impl Guard {
         &self.cache
     }
 
-    /// Judges one request. Never fails: an unreadable request is refused with a reason.
-    pub fn decide(&self, mut request: AdmissionRequest<DynamicObject>) -> Decision {
+    /// Judges one request from what is known now, without I/O: image verdicts only
+    /// from the verifier's cache (offline reviews, benchmarks). Never fails: an
+    /// unreadable request is refused with a reason.
+    pub fn decide(&self, request: AdmissionRequest<DynamicObject>) -> Decision {
+        match self.prepare(request) {
+            Prepared::Done(decision) => decision,
+            Prepared::Judge(pending) => {
+                let images = match &pending.images {
+                    Some(wanted) => self.images.cached(wanted, &pending.policy.trusted_keys),
+                    None => ImageOutcome::default(),
+                };
+                self.judge(pending, images)
+            }
+        }
+    }
+
+    /// Judges one request as the server does: images the write introduces (and pinned
+    /// images whose verdict is not cached) are verified first, within the verifier's
+    /// budget, when the policy in force enforces BG006. Never fails.
+    pub async fn review(&self, request: AdmissionRequest<DynamicObject>) -> Decision {
+        match self.prepare(request) {
+            Prepared::Done(decision) => decision,
+            Prepared::Judge(pending) => {
+                let images = match &pending.images {
+                    Some(wanted) => {
+                        self.images
+                            .verify(wanted, &pending.policy.trusted_keys)
+                            .await
+                    }
+                    None => ImageOutcome::default(),
+                };
+                self.judge(pending, images)
+            }
+        }
+    }
+
+    /// Reads the request and picks the policy in force, or answers at once.
+    fn prepare(&self, mut request: AdmissionRequest<DynamicObject>) -> Prepared {
         let response = AdmissionResponse::from(&request);
         let subject = match Subject::take_from(&mut request) {
             Ok(Some(subject)) => subject,
-            Ok(None) => return Decision::new(response, OTHER_KIND),
+            Ok(None) => return Prepared::Done(Decision::new(response, OTHER_KIND)),
             Err(Unreadable(message)) => {
-                return Decision {
+                return Prepared::Done(Decision {
                     response: refuse(response, 400, message),
                     verdict: Verdict::Unreadable,
                     kind: OTHER_KIND,
                     findings: Vec::new(),
-                };
+                    images: ImageOutcome::default(),
+                });
             }
         };
         let kind = subject.kind();
         if !self.cache.is_synced() {
-            return self.answer_unsynced(response, kind);
+            return Prepared::Done(self.answer_unsynced(response, kind));
         }
-        let namespace = request.namespace.as_deref().unwrap_or("default");
+        let namespace = request.namespace.unwrap_or_else(|| "default".to_string());
         let requester = Requester {
-            username: request.user_info.username.clone().unwrap_or_default(),
-            groups: request.user_info.groups.clone().unwrap_or_default(),
+            username: request.user_info.username.unwrap_or_default(),
+            groups: request.user_info.groups.unwrap_or_default(),
         };
-        let images = self.images.verdicts();
+        let (policy, images) = {
+            let index = self.cache.read();
+            let policy = index.policy_for(&namespace);
+            let enforced =
+                policy.action(RuleId::BG006) != Action::Off && !policy.trusted_keys.is_empty();
+            let images = enforced
+                .then(|| wanted_images(&subject, &index.snapshot(&namespace)))
+                .filter(|wanted| !wanted.is_empty());
+            (policy, images)
+        };
+        Prepared::Judge(Pending {
+            response,
+            subject,
+            kind,
+            namespace,
+            requester,
+            policy,
+            images,
+        })
+    }
+
+    /// Runs the rules on a prepared request with the image verdicts obtained for it.
+    fn judge(&self, pending: Pending, images: ImageOutcome) -> Decision {
+        let Pending {
+            response,
+            subject,
+            kind,
+            namespace,
+            requester,
+            policy,
+            ..
+        } = pending;
         let findings = {
             let index = self.cache.read();
-            let snapshot = index.snapshot(namespace);
+            let snapshot = index.snapshot(&namespace);
             match subject.change(&snapshot) {
                 Some(change) => {
-                    let policy = index.policy_for(namespace);
                     let context = Context {
                         policy: &policy,
                         now: self.clock.now(),
                         requester: Some(&requester),
-                        images: &images,
+                        images: &images.verdicts,
                     };
                     policy::review(&change, &snapshot, &context)
                 }
                 None => Vec::new(),
             }
         };
-        Decision::from_findings(response, kind, findings)
+        let mut decision = Decision::from_findings(response, kind, findings);
+        decision.images = images;
+        decision
     }
 
     fn answer_unsynced(&self, response: AdmissionResponse, kind: &'static str) -> Decision {
@@ -185,6 +337,7 @@ impl Guard {
             verdict: Verdict::Unsynced,
             kind,
             findings: Vec::new(),
+            images: ImageOutcome::default(),
         }
     }
 }
@@ -196,6 +349,7 @@ impl Decision {
             verdict: Verdict::Allow,
             kind,
             findings: Vec::new(),
+            images: ImageOutcome::default(),
         }
     }
 
@@ -247,6 +401,7 @@ impl Decision {
             verdict,
             kind,
             findings,
+            images: ImageOutcome::default(),
         }
     }
 }

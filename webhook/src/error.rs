@@ -39,6 +39,9 @@ pub enum Error {
     /// Talking to the Kubernetes API failed at start-up.
     #[error("cannot use the Kubernetes API")]
     Kube(#[from] kube::Error),
+    /// Image verification cannot be set up (docker config, TLS).
+    #[error("image verification (BG006)")]
+    Images(#[from] signatures::Error),
     /// A socket or file operation failed.
     #[error("{context}")]
     Io {

@@ -3,8 +3,9 @@
 //!
 //! A request flows one way: HTTPS body → [`admission`] (AdmissionRequest → typed
 //! [`admission::Subject`]) → [`decision`] (the `policy` rules against the [`cache`]d
-//! state of the namespace) → AdmissionResponse. [`watch`] keeps the cache current;
-//! [`server`] serves it all over [`tls`], with [`metrics`].
+//! state of the namespace, with BG006 verdicts from [`images`]) → AdmissionResponse.
+//! [`watch`] keeps the cache current with objects reduced by [`trim`] to what the rules
+//! read; [`server`] serves it all over [`tls`], with [`metrics`].
 
 pub mod admission;
 pub mod cache;
@@ -16,22 +17,30 @@ pub mod metrics;
 pub mod offline;
 pub mod server;
 pub mod tls;
+pub mod trim;
 pub mod watch;
 
+use std::sync::Arc;
+
 pub use cache::{Cache, CacheKind};
-pub use config::{Config, Unsynced};
+pub use config::{Config, ImageConfig, Unsynced};
 pub use decision::{Clock, Decision, Guard, Verdict};
 pub use error::{Error, Result};
 pub use server::{AppState, Listeners, admission_router, answer, probe_router, serve};
 
 /// Runs the guard against the cluster of the ambient kubeconfig or service account
-/// until SIGTERM or Ctrl-C.
+/// until SIGTERM or Ctrl-C. It serves at once: probes and admission are up while the
+/// watchers reach the API server (retrying with backoff), `/readyz` answers 503 and
+/// reviews get the `--unsynced` answer until every cache has synced.
 pub async fn run(config: Config) -> Result<()> {
+    let listeners = Listeners::bind(&config)?;
+    let verifier = signatures::Verifier::new(config.images.verifier_config())?;
+    let images = images::RegistryVerification::new(verifier, config.images.verify_timeout);
     let client = kube::Client::try_default().await?;
     let mut watchers = tokio::task::JoinSet::new();
-    let cache = watch::start(client, &mut watchers).await?;
-    let state = AppState::new(Guard::new(cache, config.unsynced));
-    let listeners = Listeners::bind(&config)?;
+    let cache = watch::start(client, &mut watchers);
+    let guard = Guard::new(cache, config.unsynced).with_image_verifier(Arc::new(images));
+    let state = AppState::new(guard);
     serve(state, &config, listeners, shutdown_signal()).await
 }
 

@@ -1,5 +1,6 @@
 //! Prometheus metrics: reviews by kind, operation and decision, findings by rule and
-//! action, decision latency, cache sizes and the serving certificate's expiry.
+//! action, decision latency, cache sizes, the serving certificate's expiry, and BG006
+//! image verifications by verdict and verification cache hits.
 
 use std::time::Duration;
 
@@ -29,6 +30,11 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerificationLabels {
+    verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     resource: &'static str,
 }
@@ -42,6 +48,8 @@ pub struct Metrics {
     cache_objects: Family<CacheLabels, Gauge>,
     cache_synced: Family<CacheLabels, Gauge>,
     certificate_expiry: Gauge,
+    image_verifications: Family<VerificationLabels, Counter>,
+    image_cache_hits: Counter,
 }
 
 impl Default for Metrics {
@@ -84,6 +92,18 @@ impl Default for Metrics {
             "notAfter of the serving certificate, in Unix seconds",
             certificate_expiry.clone(),
         );
+        let image_verifications = Family::default();
+        registry.register(
+            "image_verifications",
+            "BG006 image verifications against a registry, by verdict",
+            image_verifications.clone(),
+        );
+        let image_cache_hits = Counter::default();
+        registry.register(
+            "image_cache_hits",
+            "BG006 image verdicts answered from the verification cache",
+            image_cache_hits.clone(),
+        );
         Metrics {
             registry,
             reviews,
@@ -92,6 +112,8 @@ impl Default for Metrics {
             cache_objects,
             cache_synced,
             certificate_expiry,
+            image_verifications,
+            image_cache_hits,
         }
     }
 }
@@ -116,6 +138,13 @@ impl Metrics {
                 })
                 .inc();
         }
+        for &verdict in &decision.images.verified {
+            self.image_verifications
+                .get_or_create(&VerificationLabels { verdict })
+                .inc();
+        }
+        self.image_cache_hits
+            .inc_by(decision.images.cache_hits as u64);
         self.decision_seconds.observe(took.as_secs_f64());
     }
 

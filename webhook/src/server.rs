@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
 use kube::core::admission::Operation;
 use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
 
 use crate::admission::parse_review;
 use crate::config::Config;
@@ -78,17 +79,16 @@ struct Summary {
 }
 
 async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, Error> {
-    let json = answer(&state, &body)?;
+    let json = answer(&state, &body).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Answers one request body with the JSON AdmissionReview response, counting and
 /// logging the decision: everything `POST /validate` does besides HTTP.
-pub fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
+pub async fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
     let request =
         parse_review(body).inspect_err(|err| tracing::warn!(error = %err, "unreadable request"))?;
     let span = tracing::info_span!("review", uid = %request.uid);
-    let _in_span = span.enter();
     let summary = Summary {
         operation: operation_label(&request.operation),
         user: request.user_info.username.clone().unwrap_or_default(),
@@ -98,11 +98,11 @@ pub fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
         },
     };
     let started = Instant::now();
-    let decision = state.guard.decide(request);
+    let decision = state.guard.review(request).instrument(span.clone()).await;
     state
         .metrics
         .record(summary.operation, &decision, started.elapsed());
-    log_decision(&summary, &decision);
+    span.in_scope(|| log_decision(&summary, &decision));
     Ok(serde_json::to_vec(&decision.response.into_review())
         .expect("an AdmissionReview always serializes"))
 }

@@ -46,6 +46,7 @@ impl Running {
             unsynced: Unsynced::Deny,
             request_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            images: Default::default(),
         };
         let listeners = Listeners {
             admission: TcpListener::bind(config.listen).unwrap(),

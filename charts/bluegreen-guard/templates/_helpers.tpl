@@ -81,3 +81,21 @@ clientConfig:
   caBundle: {{ .caBundle }}
   {{- end }}
 {{- end }}
+
+{{/*
+imageVerification.timeout, checked to stay below webhook.timeoutSeconds: a registry
+slower than the budget must give the guard's refusal, not the API server's timeout.
+*/}}
+{{- define "guard.imageVerifyTimeout" -}}
+{{- $timeout := .Values.imageVerification.timeout -}}
+{{- $ms := 0 -}}
+{{- if hasSuffix "ms" $timeout -}}
+{{- $ms = trimSuffix "ms" $timeout | int -}}
+{{- else -}}
+{{- $ms = mul (trimSuffix "s" $timeout | int) 1000 -}}
+{{- end -}}
+{{- if ge (int $ms) (mul (int .Values.webhook.timeoutSeconds) 1000) -}}
+{{- fail (printf "imageVerification.timeout (%s) must be below webhook.timeoutSeconds (%ds)" $timeout (int .Values.webhook.timeoutSeconds)) -}}
+{{- end -}}
+{{- $timeout -}}
+{{- end }}

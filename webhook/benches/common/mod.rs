@@ -199,7 +199,11 @@ pub fn scenarios() -> [(&'static str, Value); 3] {
 
 /// Resident memory of this process, in MiB, from /proc/self/status.
 pub fn resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    vm_rss_mib(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+}
+
+/// The VmRSS line of a /proc/PID/status text, in MiB.
+pub fn vm_rss_mib(status: &str) -> f64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
