@@ -130,12 +130,8 @@ fn assert_review_shape(actual: &Value, captured: &Value) {
 async fn create_patch_delete_reviews_match_the_captures() {
     let server = capture_server().await;
     let webhook = with_capture_webhook(&server).await;
-    let Some(admin) = Kubectl::new(&server, "admin") else {
-        return;
-    };
-    let Some(ci) = Kubectl::new(&server, "system:serviceaccount:ci:deployer") else {
-        return;
-    };
+    let admin = Kubectl::new(&server, "admin");
+    let ci = Kubectl::new(&server, "system:serviceaccount:ci:deployer");
 
     let manifest = serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": [
         common::deployment("app-canary", "canary", "registry.example.com/api:1.2.0"),
@@ -243,9 +239,7 @@ async fn create_patch_delete_reviews_match_the_captures() {
 async fn dry_run_scale_and_label_removal_reviews() {
     let server = capture_server().await;
     let webhook = with_capture_webhook(&server).await;
-    let Some(ci) = Kubectl::new(&server, "system:serviceaccount:ci:deployer") else {
-        return;
-    };
+    let ci = Kubectl::new(&server, "system:serviceaccount:ci:deployer");
 
     let dry = ci
         .run(&[
@@ -305,9 +299,7 @@ async fn dry_run_scale_and_label_removal_reviews() {
 async fn denials_reach_kubectl_and_kube_rs_like_kube_apiserver_sends_them() {
     let server = capture_server().await;
     let _webhook = with_capture_webhook(&server).await;
-    let Some(admin) = Kubectl::new(&server, "admin") else {
-        return;
-    };
+    let admin = Kubectl::new(&server, "admin");
     let deny = |mode: &str| {
         json!({"metadata": {"annotations": {"capture/deny": "true", "capture/deny-mode": mode}},
                "spec": {"selector": {"app": "api", "color": "green"}}})
@@ -418,9 +410,7 @@ async fn allowed_requests_carry_the_webhook_warnings() {
 async fn stale_resource_version_conflicts_before_admission() {
     let server = capture_server().await;
     let webhook = with_capture_webhook(&server).await;
-    let Some(ci) = Kubectl::new(&server, "system:serviceaccount:ci:deployer") else {
-        return;
-    };
+    let ci = Kubectl::new(&server, "system:serviceaccount:ci:deployer");
     let stale = ci
         .run(&[
             "patch",
@@ -469,9 +459,7 @@ fn unreachable_webhook(failure_policy: &str) -> (Value, String) {
 #[tokio::test]
 async fn an_unreachable_webhook_fails_closed_or_open_by_failure_policy() {
     let server = capture_server().await;
-    let Some(admin) = Kubectl::new(&server, "admin") else {
-        return;
-    };
+    let admin = Kubectl::new(&server, "admin");
     let patch = [
         "patch",
         "svc",

@@ -158,15 +158,6 @@ pub async fn raw_with(
     }
 }
 
-/// The real kubectl, or `None` (tests print why they skip) on a machine without it.
-pub fn kubectl_path() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("kubectl"))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 pub struct Kubectl {
     binary: PathBuf,
     kubeconfig: PathBuf,
@@ -180,21 +171,19 @@ pub struct KubectlOutput {
 }
 
 impl Kubectl {
-    /// kubectl as `user` in namespace `capture`, with its own discovery cache; `None` without kubectl.
-    pub fn new(server: &TestApiServer, user: &str) -> Option<Self> {
-        let Some(binary) = kubectl_path() else {
-            eprintln!("skipping: no kubectl on PATH");
-            return None;
-        };
+    /// kubectl as `user` in namespace `capture`, with its own discovery cache. The
+    /// binary is the one the scenarios use (never skipped: `.ci/tools.sh` provides it).
+    pub fn new(server: &TestApiServer, user: &str) -> Self {
+        let binary = bluegreen_e2e::e2e::kubectl();
         let dir = unique_temp_dir();
         let kubeconfig = server
             .write_kubeconfig(user, "capture", &dir)
             .expect("kubeconfig");
-        Some(Kubectl {
+        Kubectl {
             binary,
             kubeconfig,
             cache_dir: dir.join("cache"),
-        })
+        }
     }
 
     pub async fn run(&self, args: &[&str]) -> KubectlOutput {
