@@ -265,13 +265,10 @@ pub fn discover_touching<'a>(
 ) -> Vec<Result<App<'a>, DiscoveryError>> {
     discover_where(snapshot, |service| {
         let key = color_label_key(service.annotations());
-        let selector = service_selector(service);
-        pod_labels.iter().any(|labels| {
-            selector
-                .iter()
-                .filter(|(k, _)| k.as_str() != key)
-                .all(|(k, v)| labels.get(k) == Some(v))
-        })
+        let selector = selector_of(service);
+        pod_labels
+            .iter()
+            .any(|labels| selects_except(selector, key, labels))
     })
 }
 
@@ -413,15 +410,45 @@ fn check_deployment_selector(deployment: &Deployment) -> Result<(), DiscoveryErr
     };
     let empty = BTreeMap::new();
     let labels = template_labels(deployment).unwrap_or(&empty);
-    let mismatch = || DiscoveryError::DeploymentSelectorMismatch {
-        deployment: deployment.name_any(),
-        selector: describe_label_selector(&spec.selector),
-    };
-    let selector = Selector::try_from(spec.selector.clone()).map_err(|_| mismatch())?;
-    if selector.selects_all() || !selector.matches(labels) {
-        return Err(mismatch());
+    let selects_all = spec
+        .selector
+        .match_labels
+        .as_ref()
+        .is_none_or(BTreeMap::is_empty)
+        && spec
+            .selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(Vec::is_empty);
+    if selects_all || label_selector_matches(&spec.selector, labels) != Some(true) {
+        return Err(DiscoveryError::DeploymentSelectorMismatch {
+            deployment: deployment.name_any(),
+            selector: describe_label_selector(&spec.selector),
+        });
     }
     Ok(())
+}
+
+/// Whether a label selector selects pods with these labels; `None` when it is invalid.
+/// Selectors of `matchLabels` alone, nearly all of them, are matched in place: kube's
+/// [`Selector`], needed for expressions, is built from an owned copy, which cost more
+/// than the match on the admission path.
+pub fn label_selector_matches(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Option<bool> {
+    match selector.match_expressions.as_deref() {
+        None | Some([]) => Some(
+            selector
+                .match_labels
+                .iter()
+                .flatten()
+                .all(|(k, v)| labels.get(k) == Some(v)),
+        ),
+        Some(_) => Selector::try_from(selector.clone())
+            .ok()
+            .map(|s| s.matches(labels)),
+    }
 }
 
 fn describe_label_selector(
@@ -439,18 +466,31 @@ fn describe_map(map: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
-/// Deployments whose pod template satisfies every `key=value` of `selector`.
+/// Whether `labels` satisfy every `key=value` of `selector` but the one of `except`.
+fn selects_except(
+    selector: &BTreeMap<String, String>,
+    except: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    selector
+        .iter()
+        .filter(|(k, _)| k.as_str() != except)
+        .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Deployments whose pod template satisfies every `key=value` of `selector` but the
+/// one of `except` (empty: none excepted).
 fn deployments_matching<'a>(
     snapshot: &Snapshot<'a>,
     selector: &BTreeMap<String, String>,
+    except: &str,
 ) -> Vec<&'a Deployment> {
     snapshot
         .deployments
         .iter()
         .copied()
         .filter(|d| {
-            template_labels(d)
-                .is_some_and(|labels| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            template_labels(d).is_some_and(|labels| selects_except(selector, except, labels))
         })
         .collect()
 }
@@ -474,11 +514,8 @@ fn resolve_service<'a>(
             router: reference.clone(),
             key: key.clone(),
         })?;
-    let mut base = selector.clone();
-    base.remove(&key);
-
     let mut by_color: BTreeMap<&'a str, Vec<&'a Deployment>> = BTreeMap::new();
-    for deployment in deployments_matching(snapshot, &base) {
+    for deployment in deployments_matching(snapshot, selector, &key) {
         if let Some(color) = template_labels(deployment).and_then(|l| l.get(&key)) {
             by_color.entry(color.as_str()).or_default().push(deployment);
         }
@@ -562,11 +599,17 @@ pub fn backend_refs(route: &HTTPRoute, namespace: &str) -> Vec<(String, i64)> {
 }
 
 fn service_selector(service: &Service) -> BTreeMap<String, String> {
+    selector_of(service).clone()
+}
+
+/// A Service's selector, empty when it has none.
+fn selector_of(service: &Service) -> &BTreeMap<String, String> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     service
         .spec
         .as_ref()
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_default()
+        .and_then(|s| s.selector.as_ref())
+        .unwrap_or(&EMPTY)
 }
 
 /// The keys whose values differ between two selectors with the same keys, or `None`
@@ -639,7 +682,7 @@ fn resolve_route<'a>(
         None => match differing_keys(&selectors[0], &selectors[1]).as_deref() {
             Some([one]) => one.clone(),
             Some([]) => {
-                let deployment = deployments_matching(snapshot, &selectors[0])
+                let deployment = deployments_matching(snapshot, &selectors[0], "")
                     .first()
                     .map(|d| d.name_any())
                     .unwrap_or_else(|| "(none)".to_string());
@@ -679,7 +722,7 @@ fn resolve_route<'a>(
                 key,
             });
         };
-        let deployments = deployments_matching(snapshot, selector);
+        let deployments = deployments_matching(snapshot, selector, "");
         match deployments.as_slice() {
             [] => {
                 return Err(DiscoveryError::ColorDeploymentMissing {

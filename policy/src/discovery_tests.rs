@@ -225,3 +225,27 @@ fn a_missing_router_is_explained() {
         "svc/web not found in namespace shop; list the apps with `kubectl bluegreen list -n shop`"
     );
 }
+
+#[test]
+fn label_selectors_match_as_kubernetes_defines_them() {
+    let labels: BTreeMap<String, String> = [("app", "api"), ("color", "blue")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+    let selector = |value: serde_json::Value| serde_json::from_value(value).unwrap();
+    let matches = |value| label_selector_matches(&selector(value), &labels);
+
+    assert_eq!(matches(json!({})), Some(true), "empty selects everything");
+    assert_eq!(matches(json!({"matchLabels": {"app": "api"}})), Some(true));
+    assert_eq!(
+        matches(json!({"matchLabels": {"app": "api", "color": "green"}})),
+        Some(false)
+    );
+    let expression = |operator: &str, values: &[&str]| {
+        json!({"matchLabels": {"app": "api"},
+               "matchExpressions": [{"key": "color", "operator": operator, "values": values}]})
+    };
+    assert_eq!(matches(expression("In", &["blue", "green"])), Some(true));
+    assert_eq!(matches(expression("NotIn", &["blue"])), Some(false));
+    assert_eq!(matches(expression("Exists", &[])), Some(true));
+    assert_eq!(matches(expression("Near", &["blue"])), None, "invalid");
+}

@@ -1,12 +1,12 @@
 //! The decision alone, from memory: 10,000 Deployments, 2,000 Services and 1,000
 //! NetworkPolicies cached. `decide` judges a parsed request; `answer` is the whole
 //! request path without HTTP (parse the body, decide, count, serialize).
-//! `guard-side/*` splits the guard's own share of `decide` off `policy::review`: typing
-//! the request's objects, and picking the policy and the namespace's snapshot.
+//! `guard-side/*` splits the guard's own share off `policy::review`: reading the body
+//! into typed objects, and picking the policy and the namespace's snapshot.
 
 mod common;
 
-use bluegreen_guard::admission::{Subject, parse_review};
+use bluegreen_guard::admission::parse_review;
 use bluegreen_guard::{AppState, Guard, Unsynced, answer};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -41,16 +41,8 @@ fn decisions(c: &mut Criterion) {
 fn guard_side(c: &mut Criterion) {
     let cache = common::cache();
     let body = common::allowed_deployment_update().to_string().into_bytes();
-    let request = parse_review(&body).unwrap();
     c.bench_function("guard-side/parse body", |b| {
         b.iter(|| parse_review(&body).unwrap())
-    });
-    c.bench_function("guard-side/type request objects", |b| {
-        b.iter_batched(
-            || request.clone(),
-            |mut r| Subject::take_from(&mut r).unwrap(),
-            BatchSize::SmallInput,
-        )
     });
     c.bench_function("guard-side/policy and snapshot", |b| {
         b.iter(|| {

@@ -1,14 +1,16 @@
-//! Reading an AdmissionReview: the request body into an [`AdmissionRequest`], and the
-//! request into the [`Subject`] whose [`Change`] the rules judge.
+//! Reading an AdmissionReview: the request body into a [`Review`], whose [`Subject`]
+//! is the write the rules judge as a [`Change`].
 
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Resource;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::{DynamicObject, GroupVersionKind};
 use policy::{Change, Router, Snapshot};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -17,15 +19,90 @@ use crate::error::{Error, Result};
 /// The only AdmissionReview version the guard registers for.
 pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
 
-/// Parses a request body into the AdmissionRequest it carries; anything else is an
+/// A request read and its objects typed: what [`crate::Guard`] judges.
+#[derive(Clone, Debug)]
+pub struct Review {
+    /// The response to fill in, echoing the request's uid.
+    pub response: AdmissionResponse,
+    /// The request's uid.
+    pub uid: String,
+    /// The operation.
+    pub operation: Operation,
+    /// The namespace written, for namespaced kinds.
+    pub namespace: Option<String>,
+    /// The name of the object written.
+    pub name: String,
+    /// Who writes.
+    pub user_info: UserInfo,
+    /// The write the rules judge, `Ok(None)` for requests they do not judge.
+    pub subject: Result<Option<Subject>, Unreadable>,
+}
+
+impl Review {
+    /// Splits a request into what identifies it and its subject, taken out by `take`.
+    fn new<T: Resource>(
+        mut request: AdmissionRequest<T>,
+        take: impl FnOnce(&mut AdmissionRequest<T>) -> Result<Option<Subject>, Unreadable>,
+    ) -> Self {
+        let subject = take(&mut request);
+        Review {
+            response: AdmissionResponse::from(&request),
+            uid: request.uid,
+            operation: request.operation,
+            namespace: request.namespace,
+            name: request.name,
+            user_info: request.user_info,
+            subject,
+        }
+    }
+}
+
+/// Parses a request body into the [`Review`] it carries; anything else is an
 /// [`Error`] that answers 400.
-pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>> {
-    // Tracking the path costs an allocation per key, for every key of both objects:
-    // only a body that does not parse is read again with it, for the message.
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
-        Ok(review) => review,
-        Err(_) => parse_with_path(body)?,
+///
+/// The objects of the kinds the rules judge are read straight into their types, after
+/// a first pass that reads only the request's kind: building them through
+/// [`DynamicObject`]'s JSON trees cost as much as the decision itself. A body that does
+/// not fit its type is read again the slow way, which names where it goes wrong.
+pub fn parse_review(body: &[u8]) -> Result<Review> {
+    let typed = match serde_json::from_slice::<Peek>(body) {
+        Ok(Peek {
+            request: Some(request),
+        }) if request
+            .sub_resource
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty() =>
+        {
+            for_judged_kind(&request.kind, ParseTyped(body)).flatten()
+        }
+        _ => None,
     };
+    match typed {
+        Some(review) => review,
+        None => {
+            let request = parse_request::<DynamicObject>(parse_dynamic(body)?)?;
+            Ok(Review::new(request, Subject::take_from))
+        }
+    }
+}
+
+/// The part of an AdmissionReview that says which type its objects have.
+#[derive(Deserialize)]
+struct Peek {
+    request: Option<PeekRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PeekRequest {
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: Option<String>,
+}
+
+/// Checks the review's version and takes its request out.
+fn parse_request<T: Resource>(review: AdmissionReview<T>) -> Result<AdmissionRequest<T>> {
     if review.types.api_version != ADMISSION_V1 || review.types.kind != "AdmissionReview" {
         return Err(Error::NotAdmissionReview(format!(
             "apiVersion {:?} kind {:?}; the guard answers apiVersion {ADMISSION_V1} kind AdmissionReview (set admissionReviewVersions: [v1])",
@@ -37,8 +114,30 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>> {
         .map_err(|_| Error::NotAdmissionReview("it has no request".to_string()))
 }
 
-/// [`parse_review`]'s slow path, naming where a body that does not parse goes wrong.
-fn parse_with_path(body: &[u8]) -> Result<AdmissionReview<DynamicObject>> {
+/// Reads a body whose objects are of kind `K`; `None` when they do not fit `K`, for
+/// the slow path to explain.
+struct ParseTyped<'a>(&'a [u8]);
+
+impl ForJudgedKind for ParseTyped<'_> {
+    type Output = Option<Result<Review>>;
+
+    fn visit<K: Judged>(self) -> Self::Output {
+        let review = serde_json::from_slice::<AdmissionReview<K>>(self.0).ok()?;
+        Some(parse_request(review).map(|request| {
+            Review::new(request, |request| {
+                take_objects(request, |object, _| Ok(object)).map(|objects| objects.map(K::subject))
+            })
+        }))
+    }
+}
+
+/// [`parse_review`]'s slow path: every object as a [`DynamicObject`], and on a body
+/// that does not parse, the path to where it goes wrong. Tracking the path costs an
+/// allocation per key, so a body that parses is not read with it.
+fn parse_dynamic(body: &[u8]) -> Result<AdmissionReview<DynamicObject>> {
+    if let Ok(review) = serde_json::from_slice(body) {
+        return Ok(review);
+    }
     let mut json = serde_json::Deserializer::from_slice(body);
     let review = serde_path_to_error::deserialize(&mut json).map_err(|err| {
         if err.inner().is_data() {
@@ -52,17 +151,16 @@ fn parse_with_path(body: &[u8]) -> Result<AdmissionReview<DynamicObject>> {
 }
 
 /// A request the guard should judge but cannot read; it is refused with this message.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unreadable(pub String);
 
 /// The object of a router write.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per request, never in collections
+#[derive(Clone, Debug)]
 pub enum RouterObject {
     /// A Service.
-    Service(Service),
+    Service(Box<Service>),
     /// An HTTPRoute.
-    HttpRoute(HttpRoute),
+    HttpRoute(Box<HttpRoute>),
 }
 
 impl RouterObject {
@@ -75,9 +173,10 @@ impl RouterObject {
     }
 }
 
-/// What a request writes, typed, when it is a kind the rules judge.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per request, never in collections
+/// What a request writes, typed, when it is a kind the rules judge. The objects are
+/// boxed: a typed Deployment is 2.4 KB, and every future holding a subject across an
+/// await would carry, and move, that much per object.
+#[derive(Clone, Debug)]
 pub enum Subject {
     /// A Service or HTTPRoute written.
     Router {
@@ -89,9 +188,9 @@ pub enum Subject {
     /// A Deployment written.
     Deployment {
         /// Stored object.
-        old: Option<Deployment>,
+        old: Option<Box<Deployment>>,
         /// Object as it would be stored.
-        new: Option<Deployment>,
+        new: Option<Box<Deployment>>,
     },
     /// The `scale` subresource of a Deployment.
     Scale {
@@ -103,64 +202,96 @@ pub enum Subject {
     /// A NetworkPolicy written.
     NetworkPolicy {
         /// Stored object.
-        old: Option<NetworkPolicy>,
+        old: Option<Box<NetworkPolicy>>,
         /// Object as it would be stored.
-        new: Option<NetworkPolicy>,
+        new: Option<Box<NetworkPolicy>>,
     },
 }
 
 /// The kind label of requests the guard does not judge.
 pub const OTHER_KIND: &str = "other";
 
-/// Which objects of a request an operation needs.
-struct Needs {
-    old: bool,
-    new: bool,
+/// The old and new objects of a write.
+pub type Objects<K> = (Option<Box<K>>, Option<Box<K>>);
+
+/// A kind the rules judge, and the subject its writes are.
+pub trait Judged: Resource<DynamicType = ()> + DeserializeOwned {
+    /// The subject of a write with these old and new objects.
+    fn subject(objects: Objects<Self>) -> Subject;
+}
+
+impl Judged for Service {
+    fn subject((old, new): Objects<Self>) -> Subject {
+        Subject::Router {
+            old: old.map(RouterObject::Service),
+            new: new.map(RouterObject::Service),
+        }
+    }
+}
+
+impl Judged for HttpRoute {
+    fn subject((old, new): Objects<Self>) -> Subject {
+        Subject::Router {
+            old: old.map(RouterObject::HttpRoute),
+            new: new.map(RouterObject::HttpRoute),
+        }
+    }
+}
+
+impl Judged for Deployment {
+    fn subject((old, new): Objects<Self>) -> Subject {
+        Subject::Deployment { old, new }
+    }
+}
+
+impl Judged for NetworkPolicy {
+    fn subject((old, new): Objects<Self>) -> Subject {
+        Subject::NetworkPolicy { old, new }
+    }
+}
+
+/// Something done with the type of a judged kind.
+trait ForJudgedKind {
+    type Output;
+    fn visit<K: Judged>(self) -> Self::Output;
+}
+
+/// Runs `visitor` with the type of `kind`; `None` for kinds the rules do not judge.
+fn for_judged_kind<V: ForJudgedKind>(kind: &GroupVersionKind, visitor: V) -> Option<V::Output> {
+    Some(match (kind.group.as_str(), kind.kind.as_str()) {
+        ("", "Service") => visitor.visit::<Service>(),
+        ("gateway.networking.k8s.io", "HTTPRoute") => visitor.visit::<HttpRoute>(),
+        ("apps", "Deployment") => visitor.visit::<Deployment>(),
+        ("networking.k8s.io", "NetworkPolicy") => visitor.visit::<NetworkPolicy>(),
+        _ => return None,
+    })
+}
+
+/// Types the objects of a request read as [`DynamicObject`]s.
+struct TakeDynamic<'a>(&'a mut AdmissionRequest<DynamicObject>);
+
+impl ForJudgedKind for TakeDynamic<'_> {
+    type Output = Result<Option<Subject>, Unreadable>;
+
+    fn visit<K: Judged>(self) -> Self::Output {
+        take_objects(self.0, typed::<K>).map(|objects| objects.map(K::subject))
+    }
 }
 
 impl Subject {
-    /// The subject of `request`, taking its objects out; `Ok(None)` for requests the
-    /// rules do not judge (other kinds, other subresources, CONNECT).
+    /// The subject of a request read as [`DynamicObject`]s, taking its objects out;
+    /// `Ok(None)` for requests the rules do not judge (other kinds, other
+    /// subresources, CONNECT).
     pub fn take_from(
         request: &mut AdmissionRequest<DynamicObject>,
     ) -> Result<Option<Subject>, Unreadable> {
-        let needs = match request.operation {
-            Operation::Create => Needs {
-                old: false,
-                new: true,
-            },
-            Operation::Update => Needs {
-                old: true,
-                new: true,
-            },
-            Operation::Delete => Needs {
-                old: true,
-                new: false,
-            },
-            Operation::Connect => return Ok(None),
-        };
-        let kind = (request.kind.group.as_str(), request.kind.kind.as_str());
         match request.sub_resource.as_deref() {
             None | Some("") => {}
             Some("scale") if is_deployments(request) => return Self::scale(request),
             Some(_) => return Ok(None),
         }
-        let subject = match kind {
-            ("", "Service") => router(request, &needs, RouterObject::Service)?,
-            ("gateway.networking.k8s.io", "HTTPRoute") => {
-                router(request, &needs, RouterObject::HttpRoute)?
-            }
-            ("apps", "Deployment") => {
-                let (old, new) = objects(request, &needs)?;
-                Subject::Deployment { old, new }
-            }
-            ("networking.k8s.io", "NetworkPolicy") => {
-                let (old, new) = objects(request, &needs)?;
-                Subject::NetworkPolicy { old, new }
-            }
-            _ => return Ok(None),
-        };
-        Ok(Some(subject))
+        let kind = request.kind.clone();
+        for_judged_kind(&kind, TakeDynamic(request)).unwrap_or(Ok(None))
     }
 
     fn scale(request: &mut AdmissionRequest<DynamicObject>) -> Result<Option<Subject>, Unreadable> {
@@ -216,8 +347,8 @@ impl Subject {
                 new: new.as_ref().map(RouterObject::as_router),
             },
             Subject::Deployment { old, new } => Change::Deployment {
-                old: old.as_ref(),
-                new: new.as_ref(),
+                old: old.as_deref(),
+                new: new.as_deref(),
             },
             Subject::Scale {
                 deployment,
@@ -227,26 +358,11 @@ impl Subject {
                 replicas: *replicas,
             },
             Subject::NetworkPolicy { old, new } => Change::NetworkPolicy {
-                old: old.as_ref(),
-                new: new.as_ref(),
+                old: old.as_deref(),
+                new: new.as_deref(),
             },
         })
     }
-}
-
-fn router<K>(
-    request: &mut AdmissionRequest<DynamicObject>,
-    needs: &Needs,
-    wrap: fn(K) -> RouterObject,
-) -> Result<Subject, Unreadable>
-where
-    K: Resource<DynamicType = ()> + DeserializeOwned,
-{
-    let (old, new) = objects(request, needs)?;
-    Ok(Subject::Router {
-        old: old.map(wrap),
-        new: new.map(wrap),
-    })
 }
 
 fn is_deployments(request: &AdmissionRequest<DynamicObject>) -> bool {
@@ -259,36 +375,56 @@ fn missing(field: &str, operation: &str) -> Unreadable {
     ))
 }
 
-/// The typed old and new objects the operation needs, taken out of the request.
-fn objects<K>(
-    request: &mut AdmissionRequest<DynamicObject>,
-    needs: &Needs,
-) -> Result<(Option<K>, Option<K>), Unreadable>
-where
-    K: Resource<DynamicType = ()> + DeserializeOwned,
-{
-    let operation = format!("{:?}", request.operation).to_uppercase();
-    let namespace = request.namespace.clone();
-    let take = |field: &str, slot: &mut Option<DynamicObject>, needed: bool| match slot.take() {
-        Some(object) if needed => typed::<K>(object, field, namespace.as_deref()).map(Some),
-        None if needed => Err(missing(field, &operation)),
+/// The old and new objects the request's operation needs, taken out of it and
+/// converted by `convert`, in the request's namespace unless they name one;
+/// `Ok(None)` for CONNECT, which writes no object.
+fn take_objects<T: Resource, K: Resource>(
+    request: &mut AdmissionRequest<T>,
+    convert: impl Fn(T, &str) -> Result<K, Unreadable>,
+) -> Result<Option<Objects<K>>, Unreadable> {
+    let (old_needed, new_needed) = match request.operation {
+        Operation::Create => (false, true),
+        Operation::Update => (true, true),
+        Operation::Delete => (true, false),
+        Operation::Connect => return Ok(None),
+    };
+    let operation = operation_name(&request.operation);
+    let (old, new) = (request.old_object.take(), request.object.take());
+    let take = |field: &str, slot: Option<T>, needed: bool| match slot {
+        Some(object) if needed => {
+            let mut object = convert(object, field)?;
+            if object.meta().namespace.is_none() {
+                object.meta_mut().namespace.clone_from(&request.namespace);
+            }
+            Ok(Some(Box::new(object)))
+        }
+        None if needed => Err(missing(field, operation)),
         _ => Ok(None),
     };
-    let old = take("oldObject", &mut request.old_object, needs.old)?;
-    let new = take("object", &mut request.object, needs.new)?;
-    Ok((old, new))
+    Ok(Some((
+        take("oldObject", old, old_needed)?,
+        take("object", new, new_needed)?,
+    )))
+}
+
+/// The operation as the API server names it.
+pub fn operation_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
 }
 
 /// Converts a request object into its typed form, naming the offending field when
 /// the object does not fit the schema.
-fn typed<K>(object: DynamicObject, field: &str, namespace: Option<&str>) -> Result<K, Unreadable>
+fn typed<K>(object: DynamicObject, field: &str) -> Result<K, Unreadable>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned,
 {
     let DynamicObject {
-        mut metadata,
-        mut data,
-        ..
+        metadata, mut data, ..
     } = object;
     if let Value::Object(map) = &mut data {
         // Metadata is already parsed; custom resources insist on the key.
@@ -308,9 +444,85 @@ where
             ))
         })?,
     };
-    if metadata.namespace.is_none() {
-        metadata.namespace = namespace.map(str::to_string);
-    }
     *typed.meta_mut() = metadata;
     Ok(typed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slow path's reading of a body, to compare the fast path with.
+    fn read_dynamic(body: &[u8]) -> Review {
+        let request = parse_request(parse_dynamic(body).unwrap()).unwrap();
+        Review::new(request, Subject::take_from)
+    }
+
+    /// Every captured review of a judged kind, and the same without the objects'
+    /// namespaces (which the request's namespace then fills in).
+    fn captured_reviews() -> Vec<(String, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let mut reviews = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut review: Value = serde_json::from_str(&text).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            reviews.push((name.clone(), text.into_bytes()));
+            for field in ["object", "oldObject"] {
+                let metadata = review
+                    .pointer_mut(&format!("/request/{field}/metadata"))
+                    .and_then(Value::as_object_mut);
+                if let Some(metadata) = metadata {
+                    metadata.remove("namespace");
+                }
+            }
+            reviews.push((
+                format!("{name} without namespaces"),
+                review.to_string().into_bytes(),
+            ));
+        }
+        reviews
+    }
+
+    #[test]
+    fn typed_reading_equals_reading_through_dynamic_objects() {
+        let mut typed = 0;
+        for (name, body) in captured_reviews() {
+            let peek: Peek = serde_json::from_slice(&body).unwrap();
+            let request = peek.request.unwrap();
+            let fast = parse_review(&body).unwrap();
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{:?}", read_dynamic(&body)),
+                "{name}"
+            );
+            if request.sub_resource.is_none() {
+                let direct = for_judged_kind(&request.kind, ParseTyped(&body));
+                let direct = direct.flatten().expect(&name).unwrap();
+                assert_eq!(format!("{direct:?}"), format!("{fast:?}"), "{name}");
+                typed += 1;
+            }
+        }
+        assert_eq!(typed, 24, "every capture but the scale's read typed, twice");
+    }
+
+    #[test]
+    fn an_object_that_does_not_fit_its_type_is_explained_by_the_slow_path() {
+        let text = include_str!("../tests/data/deployment-create.json");
+        let mut review: Value = serde_json::from_str(text).unwrap();
+        review["request"]["object"]["spec"]["replicas"] = Value::from("three");
+        let body = review.to_string().into_bytes();
+        let parsed = parse_review(&body).unwrap();
+        assert_eq!(
+            parsed.subject.unwrap_err(),
+            Unreadable(
+                "request.object is not a valid apps/v1 Deployment: spec.replicas: invalid type: string \"three\", expected i32"
+                    .to_string()
+            )
+        );
+    }
 }

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse};
+use kube::core::admission::AdmissionResponse;
 use kube::core::response::StatusSummary;
 use policy::contract::APP_LABEL;
 use policy::{Action, Context, Finding, Policy, Requester, RuleId, Snapshot};
 
-use crate::admission::{OTHER_KIND, Subject, Unreadable};
+use crate::admission::{OTHER_KIND, Review, Subject, Unreadable};
 use crate::cache::Cache;
 use crate::config::Unsynced;
 use crate::images::{ImageOutcome, ImageVerifier, NoImageVerification, WantedImages};
@@ -115,7 +114,7 @@ fn wanted_images(subject: &Subject, snapshot: &Snapshot<'_>) -> WantedImages {
             old,
             new: Some(new),
         } => {
-            let before: BTreeSet<&str> = old.iter().flat_map(pod_images).collect();
+            let before: BTreeSet<&str> = old.as_deref().into_iter().flat_map(pod_images).collect();
             for image in pod_images(new) {
                 let set = if before.contains(image) {
                     &mut wanted.standing
@@ -201,8 +200,8 @@ impl Guard {
     /// Judges one request from what is known now, without I/O: image verdicts only
     /// from the verifier's cache (offline reviews, benchmarks). Never fails: an
     /// unreadable request is refused with a reason.
-    pub fn decide(&self, request: AdmissionRequest<DynamicObject>) -> Decision {
-        match self.prepare(request) {
+    pub fn decide(&self, review: Review) -> Decision {
+        match self.prepare(review) {
             Prepared::Done(decision) => decision,
             Prepared::Judge(pending) => {
                 let images = match &pending.images {
@@ -217,8 +216,8 @@ impl Guard {
     /// Judges one request as the server does: images the write introduces (and pinned
     /// images whose verdict is not cached) are verified first, within the verifier's
     /// budget, when the policy in force enforces BG006. Never fails.
-    pub async fn review(&self, request: AdmissionRequest<DynamicObject>) -> Decision {
-        match self.prepare(request) {
+    pub async fn review(&self, review: Review) -> Decision {
+        match self.prepare(review) {
             Prepared::Done(decision) => decision,
             Prepared::Judge(pending) => {
                 let images = match &pending.images {
@@ -235,9 +234,15 @@ impl Guard {
     }
 
     /// Reads the request and picks the policy in force, or answers at once.
-    fn prepare(&self, mut request: AdmissionRequest<DynamicObject>) -> Prepared {
-        let response = AdmissionResponse::from(&request);
-        let subject = match Subject::take_from(&mut request) {
+    fn prepare(&self, review: Review) -> Prepared {
+        let Review {
+            response,
+            namespace,
+            user_info,
+            subject,
+            ..
+        } = review;
+        let subject = match subject {
             Ok(Some(subject)) => subject,
             Ok(None) => return Prepared::Done(Decision::new(response, OTHER_KIND)),
             Err(Unreadable(message)) => {
@@ -254,10 +259,10 @@ impl Guard {
         if !self.cache.is_synced() {
             return Prepared::Done(self.answer_unsynced(response, kind));
         }
-        let namespace = request.namespace.unwrap_or_else(|| "default".to_string());
+        let namespace = namespace.unwrap_or_else(|| "default".to_string());
         let requester = Requester {
-            username: request.user_info.username.unwrap_or_default(),
-            groups: request.user_info.groups.unwrap_or_default(),
+            username: user_info.username.unwrap_or_default(),
+            groups: user_info.groups.unwrap_or_default(),
         };
         let (policy, images) = {
             let index = self.cache.read();

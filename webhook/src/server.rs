@@ -15,11 +15,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
-use kube::core::admission::Operation;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
-use crate::admission::parse_review;
+use crate::admission::{operation_name, parse_review};
 use crate::config::Config;
 use crate::decision::{Decision, Guard, Verdict};
 use crate::error::{Error, Result};
@@ -86,34 +85,25 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
 /// Answers one request body with the JSON AdmissionReview response, counting and
 /// logging the decision: everything `POST /validate` does besides HTTP.
 pub async fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
-    let request =
+    let review =
         parse_review(body).inspect_err(|err| tracing::warn!(error = %err, "unreadable request"))?;
-    let span = tracing::info_span!("review", uid = %request.uid);
+    let span = tracing::info_span!("review", uid = %review.uid);
     let summary = Summary {
-        operation: operation_label(&request.operation),
-        user: request.user_info.username.clone().unwrap_or_default(),
-        object: match &request.namespace {
-            Some(namespace) => format!("{namespace}/{}", request.name),
-            None => request.name.clone(),
+        operation: operation_name(&review.operation),
+        user: review.user_info.username.clone().unwrap_or_default(),
+        object: match &review.namespace {
+            Some(namespace) => format!("{namespace}/{}", review.name),
+            None => review.name.clone(),
         },
     };
     let started = Instant::now();
-    let decision = state.guard.review(request).instrument(span.clone()).await;
+    let decision = state.guard.review(review).instrument(span.clone()).await;
     state
         .metrics
         .record(summary.operation, &decision, started.elapsed());
     span.in_scope(|| log_decision(&summary, &decision));
     Ok(serde_json::to_vec(&decision.response.into_review())
         .expect("an AdmissionReview always serializes"))
-}
-
-fn operation_label(operation: &Operation) -> &'static str {
-    match operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
 }
 
 /// One JSON log line for every decision that is not a plain allow.

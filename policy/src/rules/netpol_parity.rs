@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
-use kube::core::{Selector, SelectorExt};
 
 use crate::app::App;
-use crate::discovery::template_labels;
+use crate::discovery::{label_selector_matches, template_labels};
 use crate::finding::{Findings, ObjectRef, RuleId};
 use crate::rules::Context;
 use crate::snapshot::Snapshot;
@@ -19,8 +18,10 @@ pub fn selects(policy: &NetworkPolicy, labels: &BTreeMap<String, String>) -> boo
     let Some(spec) = &policy.spec else {
         return false;
     };
-    let selector = spec.pod_selector.clone().unwrap_or_default();
-    Selector::try_from(selector).is_ok_and(|s| s.matches(labels))
+    match &spec.pod_selector {
+        Some(selector) => label_selector_matches(selector, labels) == Some(true),
+        None => true,
+    }
 }
 
 /// Reports every NetworkPolicy of the namespace that selects one color's pods and not
