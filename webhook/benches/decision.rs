@@ -47,7 +47,7 @@ fn guard_side(c: &mut Criterion) {
     c.bench_function("guard-side/policy and snapshot", |b| {
         b.iter(|| {
             let index = cache.read();
-            let policy = index.policy_for(common::NAMESPACE);
+            let policy = index.policy_for(common::NAMESPACE).unwrap();
             let snapshot = index.snapshot(common::NAMESPACE);
             (policy.capacity_ratio, snapshot.deployments.len())
         })

@@ -15,6 +15,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::{Resource, ResourceExt};
+use policy::crd::PolicyError;
 use policy::{BlueGreenPolicy, Object, Policy, Snapshot};
 use serde::de::DeserializeOwned;
 
@@ -239,10 +240,11 @@ impl Index {
         self.deployments.get(namespace)?.get(name).map(|d| &**d)
     }
 
-    /// The policy in force for a namespace: the first BlueGreenPolicy (by name) whose
-    /// namespaceSelector matches the namespace's labels, else the built-in defaults.
-    /// Policies that do not parse were reported when they were stored.
-    pub fn policy_for(&self, namespace: &str) -> Policy {
+    /// The policy in force for a namespace (see [`Policy::for_namespace`]), or why it
+    /// cannot be known: a BlueGreenPolicy that could apply to the namespace and does
+    /// not parse. Falling back to a wider policy or the defaults would drop the
+    /// guardrails it sets (its switch identities, say) without anyone noticing.
+    pub fn policy_for(&self, namespace: &str) -> Result<Policy, PolicyError> {
         let no_labels = BTreeMap::new();
         let labels = self
             .namespaces
@@ -255,7 +257,11 @@ impl Index {
             .values()
             .flat_map(BTreeMap::values)
             .map(|policy| &**policy);
-        Policy::for_namespace(policies, labels).0
+        let (policy, errors) = Policy::for_namespace(policies, labels);
+        match errors.into_iter().next() {
+            Some(err) => Err(err),
+            None => Ok(policy),
+        }
     }
 }
 

@@ -52,6 +52,8 @@ pub enum Verdict {
     Unsynced,
     /// Refused because the request could not be read.
     Unreadable,
+    /// Refused because a BlueGreenPolicy that could apply does not parse.
+    InvalidPolicy,
 }
 
 impl Verdict {
@@ -64,6 +66,7 @@ impl Verdict {
             Verdict::Deny => "deny",
             Verdict::Unsynced => "unsynced",
             Verdict::Unreadable => "unreadable",
+            Verdict::InvalidPolicy => "invalid_policy",
         }
     }
 }
@@ -266,7 +269,21 @@ impl Guard {
         };
         let (policy, images) = {
             let index = self.cache.read();
-            let policy = index.policy_for(&namespace);
+            let policy = match index.policy_for(&namespace) {
+                Ok(policy) => policy,
+                Err(err) => {
+                    let message = format!(
+                        "{err}. Until it is fixed or deleted, bluegreen-guard refuses the writes it judges in namespace {namespace} rather than judge them without the guardrails it sets"
+                    );
+                    return Prepared::Done(Decision {
+                        response: refuse(response, 403, message),
+                        verdict: Verdict::InvalidPolicy,
+                        kind,
+                        findings: Vec::new(),
+                        images: ImageOutcome::default(),
+                    });
+                }
+            };
             let enforced =
                 policy.action(RuleId::BG006) != Action::Off && !policy.trusted_keys.is_empty();
             let images = enforced

@@ -87,6 +87,33 @@ async fn a_switch_to_an_unready_color_is_denied_with_bg001() {
 }
 
 #[tokio::test]
+async fn a_policy_that_does_not_parse_refuses_the_writes_it_could_judge() {
+    let broken =
+        json!({"switchIdentities": {"users": ["ci-deployer"]}, "warmWindow": "half an hour"});
+    let cluster = Cluster::service_app().with_policy(broken);
+    // Even the identity the policy names: the defaults would let anyone switch.
+    let response = cluster.respond(&review("service-switch")).await;
+    assert_eq!(
+        denied(&response),
+        (
+            403,
+            "BlueGreenPolicy default: warmWindow \"half an hour\" is not a duration (failed to parse input in the \"friendly\" duration format: expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found); write it like 30m, 2h or 1h30m. Until it is fixed or deleted, bluegreen-guard refuses the writes it judges in namespace capture rather than judge them without the guardrails it sets"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_policy_that_does_not_parse_leaves_other_namespaces_alone() {
+    let mut cluster = Cluster::service_app();
+    cluster.objects.push(json!({
+        "apiVersion": "bluegreen.dev/v1alpha1", "kind": "BlueGreenPolicy",
+        "metadata": {"name": "team-b"},
+        "spec": {"namespaceSelector": {"matchLabels": {"team": "b"}}, "capacityRatio": 0},
+    }));
+    assert_plain_allow(&cluster.respond(&review("service-switch")).await);
+}
+
+#[tokio::test]
 async fn a_dry_run_is_judged_like_the_real_write() {
     // The captured dry run switches back from green to blue.
     let mut cluster = Cluster::service_app();
