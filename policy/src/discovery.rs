@@ -598,10 +598,6 @@ pub fn backend_refs(route: &HTTPRoute, namespace: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn service_selector(service: &Service) -> BTreeMap<String, String> {
-    selector_of(service).clone()
-}
-
 /// A Service's selector, empty when it has none.
 fn selector_of(service: &Service) -> &BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
@@ -676,20 +672,20 @@ fn resolve_route<'a>(
             });
         }
     };
-    let selectors = pair.map(service_selector);
+    let selectors = pair.map(selector_of);
     let key = match annotated_key {
         Some(key) => key.clone(),
-        None => match differing_keys(&selectors[0], &selectors[1]).as_deref() {
+        None => match differing_keys(selectors[0], selectors[1]).as_deref() {
             Some([one]) => one.clone(),
             Some([]) => {
-                let deployment = deployments_matching(snapshot, &selectors[0], "")
+                let deployment = deployments_matching(snapshot, selectors[0], "")
                     .first()
                     .map(|d| d.name_any())
                     .unwrap_or_else(|| "(none)".to_string());
                 return Err(DiscoveryError::IdenticalColorServices {
                     router: reference,
                     services: pair.iter().map(|s| s.name_any()).collect(),
-                    selector: describe_map(&selectors[0]),
+                    selector: describe_map(selectors[0]),
                     deployment,
                 });
             }
@@ -797,14 +793,14 @@ fn sibling_service<'a>(
     annotated_key: Option<&String>,
 ) -> Result<&'a Service, DiscoveryError> {
     let name = referenced.name_any();
-    let selector = service_selector(referenced);
+    let selector = selector_of(referenced);
     let candidates: Vec<&'a Service> = snapshot
         .services
         .iter()
         .copied()
         .filter(|s| s.name_any() != name)
         .filter(
-            |s| match differing_keys(&selector, &service_selector(s)).as_deref() {
+            |s| match differing_keys(selector, selector_of(s)).as_deref() {
                 Some([key]) => annotated_key.is_none_or(|k| k == key),
                 _ => false,
             },

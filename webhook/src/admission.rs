@@ -24,8 +24,6 @@ pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
 pub struct Review {
     /// The response to fill in, echoing the request's uid.
     pub response: AdmissionResponse,
-    /// The request's uid.
-    pub uid: String,
     /// The operation.
     pub operation: Operation,
     /// The namespace written, for namespaced kinds.
@@ -47,7 +45,6 @@ impl Review {
         let subject = take(&mut request);
         Review {
             response: AdmissionResponse::from(&request),
-            uid: request.uid,
             operation: request.operation,
             namespace: request.namespace,
             name: request.name,

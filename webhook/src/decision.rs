@@ -247,15 +247,19 @@ impl Guard {
         } = review;
         let subject = match subject {
             Ok(Some(subject)) => subject,
-            Ok(None) => return Prepared::Done(Decision::new(response, OTHER_KIND)),
+            Ok(None) => {
+                return Prepared::Done(Decision::without_rules(
+                    response,
+                    Verdict::Allow,
+                    OTHER_KIND,
+                ));
+            }
             Err(Unreadable(message)) => {
-                return Prepared::Done(Decision {
-                    response: refuse(response, 400, message),
-                    verdict: Verdict::Unreadable,
-                    kind: OTHER_KIND,
-                    findings: Vec::new(),
-                    images: ImageOutcome::default(),
-                });
+                return Prepared::Done(Decision::without_rules(
+                    refuse(response, 400, message),
+                    Verdict::Unreadable,
+                    OTHER_KIND,
+                ));
             }
         };
         let kind = subject.kind();
@@ -275,13 +279,11 @@ impl Guard {
                     let message = format!(
                         "{err}. Until it is fixed or deleted, bluegreen-guard refuses the writes it judges in namespace {namespace} rather than judge them without the guardrails it sets"
                     );
-                    return Prepared::Done(Decision {
-                        response: refuse(response, 403, message),
-                        verdict: Verdict::InvalidPolicy,
+                    return Prepared::Done(Decision::without_rules(
+                        refuse(response, 403, message),
+                        Verdict::InvalidPolicy,
                         kind,
-                        findings: Vec::new(),
-                        images: ImageOutcome::default(),
-                    });
+                    ));
                 }
             };
             let enforced =
@@ -354,21 +356,16 @@ impl Guard {
                 )
             }
         };
-        Decision {
-            response,
-            verdict: Verdict::Unsynced,
-            kind,
-            findings: Vec::new(),
-            images: ImageOutcome::default(),
-        }
+        Decision::without_rules(response, Verdict::Unsynced, kind)
     }
 }
 
 impl Decision {
-    fn new(response: AdmissionResponse, kind: &'static str) -> Self {
+    /// A decision answered before the rules run: no findings, no image verdicts.
+    fn without_rules(response: AdmissionResponse, verdict: Verdict, kind: &'static str) -> Self {
         Decision {
             response,
-            verdict: Verdict::Allow,
+            verdict,
             kind,
             findings: Vec::new(),
             images: ImageOutcome::default(),

@@ -87,7 +87,7 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
 pub async fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
     let review =
         parse_review(body).inspect_err(|err| tracing::warn!(error = %err, "unreadable request"))?;
-    let span = tracing::info_span!("review", uid = %review.uid);
+    let span = tracing::info_span!("review", uid = %review.response.uid);
     let summary = Summary {
         operation: operation_name(&review.operation),
         user: review.user_info.username.clone().unwrap_or_default(),
