@@ -284,16 +284,24 @@ async fn dry_run_switches_are_judged_without_side_effects() {
 /// Retries (bounded) until the guard's caches have caught up with a change and the
 /// write is allowed; returns that successful run.
 async fn wait_until_allowed(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    wait_until(cluster, args, true).await
+}
+
+/// Retries (bounded) until the write as CI succeeds (`allowed`) or fails; returns that run.
+async fn wait_until(cluster: &Cluster, args: &[&str], allowed: bool) -> std::process::Output {
     for _ in 0..100 {
         let out = cluster.kubectl(Who::Ci, args).await;
-        if out.status.success() {
+        if out.status.success() == allowed {
             return out;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let out = cluster.kubectl(Who::Ci, args).await;
     panic!(
-        "still refused: {}",
-        stderr(&cluster.kubectl(Who::Ci, args).await)
+        "still {}: {}{}",
+        if allowed { "refused" } else { "allowed" },
+        stdout(&out),
+        stderr(&out)
     );
 }
 
@@ -310,6 +318,31 @@ async fn a_policy_change_takes_effect_without_restarting_the_guard() {
         .await;
     let allowed = wait_until_allowed(&cluster, DRY_RUN_SWITCH).await;
     assert_eq!(stderr(&allowed), format!("Warning: {UNREADY_GREEN}\n"));
+}
+
+#[tokio::test]
+async fn a_policy_that_no_longer_parses_refuses_switches_and_the_service_is_unchanged() {
+    let (cluster, _guard) = release("brokenpolicy", 3, json!({})).await;
+    let mut broken = apps::policy(&cluster.namespace, json!({}));
+    broken["spec"]["warmWindow"] = json!("half an hour");
+    cluster.apply(&[broken]).await;
+    let before = selector_color(&cluster).await;
+    // A dry run until the guard has seen the change, so no real switch gets through.
+    wait_until(&cluster, DRY_RUN_SWITCH, false).await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
+    assert_eq!(out.status.code(), Some(1));
+    let policy = apps::policy_name(&cluster.namespace);
+    let namespace = &cluster.namespace;
+    assert_eq!(
+        stderr(&out),
+        denied(
+            "routers",
+            &format!(
+                "BlueGreenPolicy {policy}: warmWindow \"half an hour\" is not a duration (failed to parse input in the \"friendly\" duration format: expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found); write it like 30m, 2h or 1h30m. Until it is fixed or deleted, bluegreen-guard refuses the writes it judges in namespace {namespace} rather than judge them without the guardrails it sets"
+            )
+        )
+    );
+    assert_eq!(selector_color(&cluster).await, before);
 }
 
 #[tokio::test]
