@@ -6,6 +6,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{DynamicObject, GroupVersionKind};
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::managed_fields::WithoutManagedFields;
 
 /// The only AdmissionReview version the guard registers for.
 pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
@@ -61,6 +63,7 @@ impl Review {
 /// a first pass that reads only the request's kind: building them through
 /// [`DynamicObject`]'s JSON trees cost as much as the decision itself. A body that does
 /// not fit its type is read again the slow way, which names where it goes wrong.
+/// Either way the objects are read without their managed fields.
 pub fn parse_review(body: &[u8]) -> Result<Review> {
     let typed = match serde_json::from_slice::<Peek>(body) {
         Ok(Peek {
@@ -119,10 +122,12 @@ impl ForJudgedKind for ParseTyped<'_> {
     type Output = Option<Result<Review>>;
 
     fn visit<K: Judged>(self) -> Self::Output {
-        let review = serde_json::from_slice::<AdmissionReview<K>>(self.0).ok()?;
+        let review =
+            serde_json::from_slice::<AdmissionReview<WithoutManagedFields<K>>>(self.0).ok()?;
         Some(parse_request(review).map(|request| {
             Review::new(request, |request| {
-                take_objects(request, |object, _| Ok(object)).map(|objects| objects.map(K::subject))
+                take_objects(request, |WithoutManagedFields(object), _| Ok(object))
+                    .map(|objects| objects.map(K::subject))
             })
         }))
     }
@@ -441,7 +446,11 @@ where
             ))
         })?,
     };
-    *typed.meta_mut() = metadata;
+    *typed.meta_mut() = ObjectMeta {
+        // As the fast path reads them: no rule reads managed fields.
+        managed_fields: None,
+        ..metadata
+    };
     Ok(typed)
 }
 
@@ -492,6 +501,10 @@ mod tests {
             let peek: Peek = serde_json::from_slice(&body).unwrap();
             let request = peek.request.unwrap();
             let fast = parse_review(&body).unwrap();
+            assert!(
+                !format!("{fast:?}").contains("managed_fields: Some"),
+                "{name}"
+            );
             assert_eq!(
                 format!("{fast:?}"),
                 format!("{:?}", read_dynamic(&body)),

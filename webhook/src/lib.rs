@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod images;
+mod managed_fields;
 pub mod metrics;
 pub mod offline;
 pub mod server;
