@@ -229,13 +229,13 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for MetadataSeed<S> {
 
 /// A map key, borrowed from the body when it has no escapes (always, for the
 /// keys of Kubernetes objects), so looking at it allocates nothing.
-enum Key<'de> {
+pub(crate) enum Key<'de> {
     Borrowed(&'de str),
     Copied(String),
 }
 
 impl Key<'_> {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Key::Borrowed(key) => key,
             Key::Copied(key) => key,
