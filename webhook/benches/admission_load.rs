@@ -1,12 +1,25 @@
 //! Load over real HTTPS on loopback: a fixed rate of AdmissionReviews with keep-alive
 //! against the guard (caches of 10,000 Deployments, 2,000 Services, 1,000
-//! NetworkPolicies) and, as the baseline, against an allow-all axum handler on the
-//! same TLS stack. Bounded: RATE × SECONDS requests per run, each run stops by itself.
+//! NetworkPolicies) and against two baselines on the same TLS stack and server:
 //!
-//! `cargo bench -p bluegreen-guard --bench admission_load` (env RATE, SECONDS).
+//! - the allow-all webhook: reads the AdmissionReview into `kube::core::admission`'s
+//!   types and answers allowed, echoing the request's uid, as kube-rs's admission
+//!   example does: the least a webhook kube-apiserver accepts answers can do;
+//! - the floor: a fixed answer without reading the body, which kube-apiserver would
+//!   reject (its uid is not the request's): what TLS, HTTP and the sockets cost.
 //!
-//! The guard and the baseline each run in a child process (this benchmark binary again,
-//! with `BLUEGREEN_BENCH_SERVER` set), on 2 worker threads, so both are measured
+//! Each server gets ROUNDS slices of SLICE_MS at RATE per request kind, the servers
+//! taking turns in rotating order, so that noise from the rest of the machine falls
+//! on all of them alike; latencies are pooled over the rounds. Besides latency, the
+//! CPU time each server process used per review (all its threads, from /proc).
+//! A second floor process is measured like the others: the ratio of the two floors
+//! is what the measurement cannot tell apart.
+//! Bounded: 3 requests × 4 servers × (1 s + ROUNDS × SLICE_MS) of load, and it stops by itself.
+//!
+//! `cargo bench -p bluegreen-guard --bench admission_load` (env RATE, ROUNDS, SLICE_MS).
+//!
+//! The guard and the baselines each run in a child process (this benchmark binary
+//! again, with `BLUEGREEN_BENCH_SERVER` set), on 2 worker threads, so all are measured
 //! across the same process boundary from the load generator, and the guard's resident
 //! memory is its caches' and server's alone.
 
@@ -19,24 +32,53 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum_server::tls_rustls::RustlsConfig;
 use bluegreen_guard::tls::CertificateFiles;
 use bluegreen_guard::{AppState, Config, Guard, Listeners, Unsynced, serve};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 
-/// Set in a child process to the server it runs: `guard` or `baseline`.
+/// Set in a child process to the server it runs: `guard`, `allow-all` or `floor`.
 const SERVER_ROLE: &str = "BLUEGREEN_BENCH_SERVER";
 /// The directory holding the serving certificate and key, in a child process.
 const CERT_DIR: &str = "BLUEGREEN_BENCH_CERTS";
 
-const ALLOW_ALL: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true,"status":{}}}"#;
+/// Where each server stands in the list the measurements follow.
+const ALLOW_ALL_WEBHOOK: usize = 0;
+const FLOOR_SERVER: usize = 1;
+/// A second floor process: its ratio to the first is the noise of the measurement.
+const FLOOR_AGAIN: usize = 2;
+const GUARD: usize = 3;
 
-struct Stats {
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    throughput: f64,
+/// The floor's fixed answer.
+const FLOOR: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true,"status":{}}}"#;
+
+/// Latencies of one server under one scenario, pooled over rounds.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
     errors: usize,
+    /// Wall time spent sending the load, summed over rounds.
+    elapsed: Duration,
+    /// CPU time the server process used meanwhile (user + system, all threads).
+    cpu: Duration,
+}
+
+impl Samples {
+    fn at(&self, quantile: f64) -> Duration {
+        self.latencies[((self.latencies.len() as f64 - 1.0) * quantile) as usize]
+    }
+
+    fn cpu_per_review(&self) -> Duration {
+        self.cpu.div_f64(self.latencies.len() as f64)
+    }
+
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -46,12 +88,19 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Sends `rate` requests per second for `seconds`, open loop: a request starts on
+/// Sends `rate` requests per second for `duration`, open loop: a request starts on
 /// schedule whether or not earlier ones have finished, so a slow server shows as
 /// queueing. Latency counts from the moment the request is handed to the client
 /// (tokio's timer wakes to the millisecond, so the schedule itself is ±1 ms).
-async fn load(client: &reqwest::Client, url: &str, body: &[u8], rate: u64, seconds: u64) -> Stats {
-    let total = rate * seconds;
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    rate: u64,
+    duration: Duration,
+    into: &mut Samples,
+) {
+    let total = (rate as f64 * duration.as_secs_f64()) as u64;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = tokio::time::Instant::now();
     let mut requests = tokio::task::JoinSet::new();
@@ -71,29 +120,27 @@ async fn load(client: &reqwest::Client, url: &str, body: &[u8], rate: u64, secon
             (ok, sent.elapsed())
         });
     }
-    let mut latencies = Vec::with_capacity(total as usize);
-    let mut errors = 0;
     while let Some(done) = requests.join_next().await {
         let (ok, latency) = done.unwrap();
-        errors += usize::from(!ok);
-        latencies.push(latency);
+        into.errors += usize::from(!ok);
+        into.latencies.push(latency);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
-    Stats {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: at(1.0),
-        throughput: total as f64 / elapsed,
-        errors,
-    }
+    into.elapsed += started.elapsed();
 }
 
-/// A child process: the guard with the big cluster cached, or the allow-all baseline
-/// on the same TLS configuration and server stack, on 2 worker threads, until its
-/// stdin closes. Prints its resident memory before and after building its state, and
-/// its address.
+/// The allow-all webhook's answer to one body.
+fn allow_all(body: &[u8]) -> Result<Vec<u8>, StatusCode> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let request: AdmissionRequest<DynamicObject> =
+        review.try_into().map_err(|_| StatusCode::BAD_REQUEST)?;
+    serde_json::to_vec(&AdmissionResponse::from(&request).into_review())
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A child process: the guard with the big cluster cached, or a baseline on the same
+/// TLS configuration and server stack, on 2 worker threads, until its stdin closes.
+/// Prints its resident memory before and after building its state, and its address.
 fn server_process(role: &str, dir: &str) {
     let files = CertificateFiles {
         cert: std::path::Path::new(dir).join("tls.crt"),
@@ -108,7 +155,7 @@ fn server_process(role: &str, dir: &str) {
         let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
     };
     let rss_start = common::resident_mib();
-    if role == "baseline" {
+    if role != "guard" {
         let (_, certificate) = files.load().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -118,10 +165,13 @@ fn server_process(role: &str, dir: &str) {
             listener.local_addr().unwrap()
         );
         let handle = axum_server::Handle::new();
-        let app = Router::new().route(
-            "/validate",
-            post(|_body: axum::body::Bytes| async { ALLOW_ALL }),
-        );
+        let app = match role {
+            "allow-all" => Router::new().route(
+                "/validate",
+                post(|body: Bytes| async move { allow_all(&body) }),
+            ),
+            _ => Router::new().route("/validate", post(|_body: Bytes| async { FLOOR })),
+        };
         let tls = RustlsConfig::from_config(Arc::clone(&certificate.config));
         runtime.block_on(async {
             let server = axum_server::from_tcp_rustls(listener, tls)
@@ -213,6 +263,17 @@ fn resident_mib_of(pid: u32) -> f64 {
     common::vm_rss_mib(&status)
 }
 
+/// CPU time another process has used so far: the sum over its threads of the time
+/// on a CPU that /proc/PID/task/TID/schedstat counts in nanoseconds (user and system).
+fn cpu_time_of(pid: u32) -> Duration {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    let nanos = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
         return; // `cargo bench -- --list` asks harness=false benches to list nothing
@@ -221,7 +282,8 @@ fn main() {
         return server_process(&role, &dir);
     }
     let rate = env_or("RATE", 2000);
-    let seconds = env_or("SECONDS", 10);
+    let rounds = env_or("ROUNDS", 10);
+    let slice_ms = env_or("SLICE_MS", 1000);
 
     let ca = {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -241,10 +303,16 @@ fn main() {
     std::fs::write(&files.cert, leaf.pem()).unwrap();
     std::fs::write(&files.key, leaf_key.serialize_pem()).unwrap();
 
-    // The guard with the big cluster cached, and the baseline, each in its own process.
-    let guard = Server::spawn("guard", dir.path());
-    let baseline = Server::spawn("baseline", dir.path());
-    let (guard_url, baseline_url) = (guard.url.clone(), baseline.url.clone());
+    // The guard with the big cluster cached, and the baselines, each in its own process.
+    let servers = [
+        ("allow-all webhook", Server::spawn("allow-all", dir.path())),
+        ("floor", Server::spawn("floor", dir.path())),
+        (
+            "floor, a second process",
+            Server::spawn("floor", dir.path()),
+        ),
+        ("bluegreen-guard", Server::spawn("guard", dir.path())),
+    ];
 
     let client_runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -270,50 +338,75 @@ fn main() {
     };
 
     println!(
-        "load: {rate} reviews/s for {seconds} s per run, HTTP/1.1 keep-alive over TLS 1.3, loopback"
+        "load: {rate} reviews/s, {rounds} rounds of {slice_ms} ms per server and request, servers in rotating order; HTTP/1.1 keep-alive over TLS 1.3, loopback"
     );
     println!();
-    println!("| request | target | p50 | p99 | max | throughput | errors | p99 ÷ baseline p99 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| request | target | p50 | p99 | max | throughput | errors | server CPU per review | p99 ÷ allow-all webhook | p99 ÷ floor |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let wall = Instant::now();
+    let slice = Duration::from_millis(slice_ms);
     client_runtime.block_on(async {
         for (name, review) in common::scenarios() {
             let body = review.to_string().into_bytes();
-            // Warm the connection and caches before measuring.
-            load(&client, &guard_url, &body, rate, 1).await;
-            load(&client, &baseline_url, &body, rate, 1).await;
-            let base = load(&client, &baseline_url, &body, rate, seconds).await;
-            let guarded = load(&client, &guard_url, &body, rate, seconds).await;
-            for (target, stats) in [("allow-all baseline", &base), ("bluegreen-guard", &guarded)] {
+            // Warm the connections and caches before measuring.
+            for (_, server) in &servers {
+                load(&client, &server.url, &body, rate, Duration::from_secs(1), &mut Samples::default()).await;
+            }
+            // Round-robin in short slices, starting each round with the next server, so
+            // that whatever else the machine does falls on every server alike.
+            let mut samples: Vec<Samples> = servers.iter().map(|_| Samples::default()).collect();
+            for round in 0..rounds as usize {
+                for offset in 0..servers.len() {
+                    let at = (round + offset) % servers.len();
+                    let (_, server) = &servers[at];
+                    let cpu_before = cpu_time_of(server.child.id());
+                    load(&client, &server.url, &body, rate, slice, &mut samples[at]).await;
+                    samples[at].cpu += cpu_time_of(server.child.id()) - cpu_before;
+                }
+            }
+            for stats in &mut samples {
+                stats.latencies.sort();
+            }
+            let p99 = |at: usize| samples[at].at(0.99).as_secs_f64();
+            for (at, ((target, _), stats)) in servers.iter().zip(&samples).enumerate() {
+                let ratio = |baseline: usize| match at {
+                    GUARD | FLOOR_AGAIN => format!("{:.2}×", p99(at) / p99(baseline)),
+                    _ => "—".to_string(),
+                };
                 println!(
-                    "| {name} | {target} | {:.0} µs | {:.0} µs | {:.1} ms | {:.0} /s | {} | {} |",
-                    stats.p50.as_secs_f64() * 1e6,
-                    stats.p99.as_secs_f64() * 1e6,
-                    stats.max.as_secs_f64() * 1e3,
-                    stats.throughput,
+                    "| {name} | {target} | {:.0} µs | {:.0} µs | {:.1} ms | {:.0} /s | {} | {:.0} µs | {} | {} |",
+                    stats.at(0.50).as_secs_f64() * 1e6,
+                    stats.at(0.99).as_secs_f64() * 1e6,
+                    stats.at(1.0).as_secs_f64() * 1e3,
+                    stats.throughput(),
                     stats.errors,
-                    if std::ptr::eq(stats, &guarded) {
-                        format!("{:.2}×", guarded.p99.as_secs_f64() / base.p99.as_secs_f64())
-                    } else {
-                        "—".to_string()
-                    },
+                    stats.cpu_per_review().as_secs_f64() * 1e6,
+                    ratio(ALLOW_ALL_WEBHOOK),
+                    ratio(FLOOR_SERVER),
                 );
             }
         }
     });
-    let rss_after = resident_mib_of(guard.child.id());
-    let baseline_after = resident_mib_of(baseline.child.id());
     println!();
+    let (_, guard) = &servers[GUARD];
     println!(
-        "guard process resident memory (VmRSS; caches and server only, load generator elsewhere): {:.1} MiB at start, {:.1} MiB with the caches built, {rss_after:.1} MiB after the load",
-        guard.rss_start, guard.rss_ready
+        "guard process resident memory (VmRSS; caches and server only, load generator elsewhere): {:.1} MiB at start, {:.1} MiB with the caches built, {:.1} MiB after the load",
+        guard.rss_start,
+        guard.rss_ready,
+        resident_mib_of(guard.child.id()),
     );
-    println!(
-        "allow-all baseline process: {:.1} MiB at start, {baseline_after:.1} MiB after the load",
-        baseline.rss_start
-    );
+    for (target, server) in &servers[..GUARD] {
+        println!(
+            "{target} process: {:.1} MiB at start, {:.1} MiB after the load",
+            server.rss_start,
+            resident_mib_of(server.child.id()),
+        );
+    }
     println!("wall time: {:.1} s", wall.elapsed().as_secs_f64());
 
-    guard.stop();
-    baseline.stop();
+    for (_, server) in servers {
+        server.stop();
+    }
 }

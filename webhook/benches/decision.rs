@@ -2,13 +2,16 @@
 //! NetworkPolicies cached. `decide` judges a parsed request; `answer` is the whole
 //! request path without HTTP (parse the body, decide, count, serialize).
 //! `guard-side/*` splits the guard's own share off `policy::review`: reading the body
-//! into typed objects, and picking the policy and the namespace's snapshot.
+//! into typed objects (beside reading it as `DynamicObject`s, as an allow-all webhook
+//! written after kube-rs's example does), and picking the policy and the namespace's snapshot.
 
 mod common;
 
 use bluegreen_guard::admission::parse_review;
 use bluegreen_guard::{AppState, Guard, Unsynced, answer};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use kube::core::DynamicObject;
+use kube::core::admission::AdmissionReview;
 
 fn decisions(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -43,6 +46,11 @@ fn guard_side(c: &mut Criterion) {
     let body = common::allowed_deployment_update().to_string().into_bytes();
     c.bench_function("guard-side/parse body", |b| {
         b.iter(|| parse_review(&body).unwrap())
+    });
+    // For comparison: the same body read as kube-rs's admission example (and the
+    // load benchmark's allow-all webhook) reads it.
+    c.bench_function("guard-side/parse body as DynamicObjects", |b| {
+        b.iter(|| serde_json::from_slice::<AdmissionReview<DynamicObject>>(&body).unwrap())
     });
     c.bench_function("guard-side/policy and snapshot", |b| {
         b.iter(|| {

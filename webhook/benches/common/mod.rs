@@ -135,7 +135,77 @@ pub fn cache() -> Cache {
     Cache::from_objects(objects().map(typed), [])
 }
 
+/// The `fieldsV1` of a managed fields entry owning every field of `value`, in the
+/// shape kube-apiserver records them (`f:` for a field, `k:` for a list item).
+fn fields_v1(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut fields: serde_json::Map<String, Value> = map
+                .iter()
+                .map(|(key, value)| (format!("f:{key}"), fields_v1(value)))
+                .collect();
+            fields.insert(".".to_string(), json!({}));
+            Value::Object(fields)
+        }
+        Value::Array(items) => Value::Object(
+            items
+                .iter()
+                .map(|item| {
+                    let key = match item.get("name") {
+                        Some(name) => json!({ "name": name }),
+                        None => item.clone(),
+                    };
+                    (format!("k:{key}"), fields_v1(item))
+                })
+                .collect(),
+        ),
+        _ => json!({}),
+    }
+}
+
+/// An object as kube-apiserver sends it in an AdmissionReview: with the managed
+/// fields of who wrote its spec and who its status (the captures in
+/// `webhook/tests/data` show them), and a Deployment's status conditions.
+fn as_sent(mut object: Value) -> Value {
+    let api_version = object["apiVersion"].clone();
+    let entry = |manager: &str, subresource: Option<&str>, fields: Value| {
+        let mut entry = json!({
+            "manager": manager, "operation": "Update", "apiVersion": api_version,
+            "time": "2026-11-20T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": fields,
+        });
+        if let Some(subresource) = subresource {
+            entry["subresource"] = json!(subresource);
+        }
+        entry
+    };
+    let mut managed = vec![entry(
+        "helm",
+        None,
+        json!({"f:metadata": {"f:labels": fields_v1(&object["metadata"]["labels"])},
+               "f:spec": fields_v1(&object["spec"])}),
+    )];
+    if object["kind"] == "Deployment" {
+        object["status"]["conditions"] = json!([
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+             "message": "Deployment has minimum availability.",
+             "lastUpdateTime": "2026-11-20T00:00:10Z", "lastTransitionTime": "2026-11-20T00:00:10Z"},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+             "message": "ReplicaSet \"app-5-green-6d4cf56db6\" has successfully progressed.",
+             "lastUpdateTime": "2026-11-20T00:00:10Z", "lastTransitionTime": "2026-11-20T00:00:00Z"},
+        ]);
+        managed.push(entry(
+            "kube-controller-manager",
+            Some("status"),
+            json!({"f:metadata": {"f:annotations": fields_v1(&object["metadata"]["annotations"])},
+                   "f:status": fields_v1(&object["status"])}),
+        ));
+    }
+    object["metadata"]["managedFields"] = Value::Array(managed);
+    object
+}
+
 fn review(kind: Value, resource: Value, name: &str, old: Value, new: Value) -> Value {
+    let (old, new) = (as_sent(old), as_sent(new));
     json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
