@@ -1,6 +1,6 @@
 //! Load over real HTTPS on loopback: a fixed rate of AdmissionReviews with keep-alive
 //! against the guard (caches of 10,000 Deployments, 2,000 Services, 1,000
-//! NetworkPolicies) and against two baselines on the same TLS stack and server:
+//! NetworkPolicies) and against baselines on the same TLS stack and server:
 //!
 //! - the allow-all webhook: reads the AdmissionReview into `kube::core::admission`'s
 //!   types and answers allowed, echoing the request's uid, as kube-rs's admission
@@ -307,10 +307,7 @@ fn main() {
     let servers = [
         ("allow-all webhook", Server::spawn("allow-all", dir.path())),
         ("floor", Server::spawn("floor", dir.path())),
-        (
-            "floor, a second process",
-            Server::spawn("floor", dir.path()),
-        ),
+        ("second floor", Server::spawn("floor", dir.path())),
         ("bluegreen-guard", Server::spawn("guard", dir.path())),
     ];
 
