@@ -13,7 +13,7 @@ use policy::images::is_pinned;
 use policy::manifest::parse;
 use policy::rules::distinct_colors;
 use policy::{
-    Action, BlueGreenPolicy, Context, ImageVerdict, ImageVerdicts, Object, Policy, Snapshot,
+    Action, BlueGreenPolicy, Context, ImageVerdict, ImageVerdicts, Object, PolicySet, Snapshot,
     check_app, discover,
 };
 use serde::Serialize;
@@ -168,16 +168,16 @@ pub fn check_manifests(args: &CheckArgs, now: Timestamp) -> Result<CheckReport> 
         }));
     }
     // Offline there are no Namespace objects to read labels from.
-    let (policy, errors) = Policy::for_namespace(&policies, &BTreeMap::new());
-    if let Some(err) = errors.into_iter().next() {
-        return Err(err.into());
-    }
-    if crate::live::verifies_images(&policy) {
+    let policies = PolicySet::new(&policies);
+    let policy = policies
+        .for_namespace(&BTreeMap::new())
+        .map_err(Clone::clone)?;
+    if crate::live::verifies_images(policy) {
         anstream::eprintln!("{OFFLINE_SIGNATURES}");
     }
     let images = offline_verdicts(&objects);
     let ctx = Context {
-        policy: &policy,
+        policy,
         now,
         requester: None,
         images: &images,

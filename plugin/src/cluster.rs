@@ -17,7 +17,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, Resource, ResourceExt};
 use policy::app::{RouterKind, RouterRef};
-use policy::{BlueGreenPolicy, Object, Policy, Requester, Snapshot};
+use policy::{BlueGreenPolicy, Object, Policy, PolicySet, Requester, Snapshot};
 use serde::de::DeserializeOwned;
 
 use crate::cli::GlobalArgs;
@@ -338,10 +338,9 @@ impl ClusterState {
             .get(namespace)
             .cloned()
             .unwrap_or_default();
-        let (policy, errors) = Policy::for_namespace(&self.policies, &labels);
-        match errors.into_iter().next() {
-            Some(err) => Err(err).context("fix the BlueGreenPolicy, or delete it"),
-            None => Ok(policy),
+        match PolicySet::new(&self.policies).for_namespace(&labels) {
+            Ok(policy) => Ok(Policy::clone(policy)),
+            Err(err) => Err(err.clone()).context("fix the BlueGreenPolicy, or delete it"),
         }
     }
 

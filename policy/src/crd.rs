@@ -2,6 +2,7 @@
 //! platform team sets, read by both the guard and the plugin.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::SignedDuration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -174,7 +175,7 @@ pub struct TrustedKey {
 }
 
 /// Why a BlueGreenPolicy cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PolicyError {
     /// `warmWindow` does not parse.
     #[error(
@@ -294,55 +295,83 @@ impl Policy {
             None => "the built-in defaults (no BlueGreenPolicy)".to_string(),
         }
     }
+}
 
-    /// Picks the policy for a namespace: a policy whose namespaceSelector matches the
-    /// namespace's labels wins over a catch-all one without selector (a team's policy
-    /// refines the cluster default); ties go to the first by name; with none, the
-    /// built-in defaults. Policies that do not parse are skipped and returned as errors
-    /// so that callers can report them.
-    pub fn for_namespace<'a>(
-        policies: impl IntoIterator<Item = &'a BlueGreenPolicy>,
-        namespace_labels: &BTreeMap<String, String>,
-    ) -> (Policy, Vec<PolicyError>) {
+/// BlueGreenPolicies made ready to pick from many times: each spec resolved and each
+/// namespaceSelector built once, in the order [`PolicySet::for_namespace`] tries them.
+/// The guard keeps one beside its cache, so that finding a review's policy is a label
+/// match per policy, not a parse.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    /// In precedence order: policies with a namespaceSelector first, then by name.
+    candidates: Vec<Candidate>,
+    defaults: Arc<Policy>,
+}
+
+#[derive(Debug)]
+struct Candidate {
+    /// `None`: the policy selects every namespace.
+    selector: Result<Option<Selector>, PolicyError>,
+    policy: Result<Arc<Policy>, PolicyError>,
+}
+
+impl PolicySet {
+    /// Resolves every policy once.
+    pub fn new<'a>(policies: impl IntoIterator<Item = &'a BlueGreenPolicy>) -> Self {
         let mut sorted: Vec<&BlueGreenPolicy> = policies.into_iter().collect();
         sorted.sort_by(|a, b| {
             let catch_all = |p: &BlueGreenPolicy| p.spec.namespace_selector.is_none();
             (catch_all(a), &a.metadata.name).cmp(&(catch_all(b), &b.metadata.name))
         });
-        let mut errors = Vec::new();
-        for candidate in sorted {
-            let name = candidate.metadata.name.clone().unwrap_or_default();
-            match selects(
-                &name,
-                candidate.spec.namespace_selector.as_ref(),
-                namespace_labels,
-            ) {
-                Ok(false) => continue,
-                Ok(true) => match Policy::from_spec(Some(&name), &candidate.spec) {
-                    Ok(policy) => return (policy, errors),
-                    Err(err) => errors.push(err),
-                },
-                Err(err) => errors.push(err),
+        let candidates = sorted
+            .into_iter()
+            .map(|policy| {
+                let name = policy.metadata.name.as_deref().unwrap_or_default();
+                Candidate {
+                    selector: selector(name, policy.spec.namespace_selector.as_ref()),
+                    policy: Policy::from_spec(Some(name), &policy.spec).map(Arc::new),
+                }
+            })
+            .collect();
+        PolicySet {
+            candidates,
+            defaults: Arc::default(),
+        }
+    }
+
+    /// Picks the policy for a namespace: a policy whose namespaceSelector matches the
+    /// namespace's labels wins over a catch-all one without selector (a team's policy
+    /// refines the cluster default); ties go to the first by name; with none, the
+    /// built-in defaults. A policy that does not parse and could be the one in force
+    /// is an error: falling back to another would drop the guardrails it sets.
+    pub fn for_namespace(
+        &self,
+        namespace_labels: &BTreeMap<String, String>,
+    ) -> Result<&Arc<Policy>, &PolicyError> {
+        for candidate in &self.candidates {
+            match &candidate.selector {
+                Err(err) => return Err(err),
+                Ok(Some(selector)) if !selector.matches(namespace_labels) => continue,
+                Ok(_) => return candidate.policy.as_ref(),
             }
         }
-        (Policy::default(), errors)
+        Ok(&self.defaults)
     }
 }
 
-fn selects(
+/// A policy's namespaceSelector, built.
+fn selector(
     policy: &str,
     selector: Option<&LabelSelector>,
-    labels: &BTreeMap<String, String>,
-) -> Result<bool, PolicyError> {
-    let Some(selector) = selector else {
-        return Ok(true);
-    };
-    let selector =
-        Selector::try_from(selector.clone()).map_err(|err| PolicyError::NamespaceSelector {
-            policy: policy.to_string(),
-            reason: err.0,
-        })?;
-    Ok(selector.matches(labels))
+) -> Result<Option<Selector>, PolicyError> {
+    selector
+        .map(|selector| {
+            Selector::try_from(selector.clone()).map_err(|err| PolicyError::NamespaceSelector {
+                policy: policy.to_string(),
+                reason: err.0,
+            })
+        })
+        .transpose()
 }
 
 /// Parses `30m`, `1h30m`, `2h`, `45s` or ISO 8601 (`PT30M`).
@@ -436,22 +465,60 @@ mod tests {
         );
         prod.metadata.name = Some("prod".into());
         let labels_prod = BTreeMap::from([("env".to_string(), "prod".to_string())]);
-        let (policy, errors) = Policy::for_namespace([&prod], &labels_prod);
-        assert!(errors.is_empty());
+        let only_prod = PolicySet::new([&prod]);
+        let policy = only_prod.for_namespace(&labels_prod).unwrap();
         assert_eq!(policy.source.as_deref(), Some("prod"));
         assert_eq!(policy.warm_window, SignedDuration::from_hours(2));
-        let (policy, _) = Policy::for_namespace([&prod], &BTreeMap::new());
+        let policy = only_prod.for_namespace(&BTreeMap::new()).unwrap();
         assert_eq!(policy.source, None);
         let mut cluster_default = BlueGreenPolicy::new("default", BlueGreenPolicySpec::default());
         cluster_default.metadata.name = Some("default".into());
-        let (policy, _) = Policy::for_namespace([&cluster_default, &prod], &labels_prod);
+        let both = PolicySet::new([&cluster_default, &prod]);
+        let policy = both.for_namespace(&labels_prod).unwrap();
         assert_eq!(
             policy.source.as_deref(),
             Some("prod"),
             "a matching selector beats the catch-all"
         );
-        let (policy, _) = Policy::for_namespace([&cluster_default, &prod], &BTreeMap::new());
+        let policy = both.for_namespace(&BTreeMap::new()).unwrap();
         assert_eq!(policy.source.as_deref(), Some("default"));
+    }
+
+    fn named(name: &str, spec: serde_json::Value) -> BlueGreenPolicy {
+        let mut policy = BlueGreenPolicy::new(name, serde_json::from_value(spec).unwrap());
+        policy.metadata.name = Some(name.into());
+        policy
+    }
+
+    #[test]
+    fn a_broken_policy_that_could_be_in_force_is_an_error_and_one_outranked_is_not() {
+        let prod_labels = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+        let prod = named(
+            "prod",
+            serde_json::json!({"namespaceSelector": {"matchLabels": {"env": "prod"}}}),
+        );
+        let broken_default = named("default", serde_json::json!({"warmWindow": "soon"}));
+        let set = PolicySet::new([&broken_default, &prod]);
+        assert_eq!(
+            set.for_namespace(&prod_labels).unwrap().source.as_deref(),
+            Some("prod"),
+            "prod outranks the broken catch-all"
+        );
+        assert_eq!(
+            set.for_namespace(&BTreeMap::new()).unwrap_err().to_string(),
+            "BlueGreenPolicy default: warmWindow \"soon\" is not a duration (failed to parse input in the \"friendly\" duration format: expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found); write it like 30m, 2h or 1h30m"
+        );
+        // A selector that cannot be evaluated might select any namespace.
+        let bad_selector = named(
+            "a-bad-selector",
+            serde_json::json!({"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Like", "values": ["x"]}]}}),
+        );
+        let with_bad_selector = PolicySet::new([&prod, &bad_selector]);
+        let err = with_bad_selector.for_namespace(&prod_labels).unwrap_err();
+        assert!(
+            matches!(err, PolicyError::NamespaceSelector { policy, .. } if policy == "a-bad-selector"),
+            "{err}"
+        );
     }
 
     #[test]

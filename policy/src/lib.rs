@@ -22,7 +22,7 @@ pub mod rules;
 pub mod snapshot;
 
 pub use app::{App, ColorSide, Router};
-pub use crd::{Action, BlueGreenPolicy, BlueGreenPolicySpec, Policy};
+pub use crd::{Action, BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet};
 pub use discovery::{DiscoveryError, discover, discover_router, find_router};
 pub use finding::{Finding, ObjectRef, RuleId};
 pub use images::{ImageVerdict, ImageVerdicts};

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::{Resource, ResourceExt};
 use policy::crd::PolicyError;
-use policy::{BlueGreenPolicy, Object, Policy, Snapshot};
+use policy::{BlueGreenPolicy, Object, Policy, PolicySet, Snapshot};
 use serde::de::DeserializeOwned;
 
 use crate::trim::Trim;
@@ -142,6 +142,9 @@ pub struct Index {
     hpas: Shelf<HorizontalPodAutoscaler>,
     namespaces: Shelf<Namespace>,
     policies: Shelf<BlueGreenPolicy>,
+    /// `policies` resolved, rebuilt whenever one changes: policies change seldom,
+    /// reviews read them every time.
+    policy_set: PolicySet,
 }
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -168,6 +171,11 @@ fn values<'a, K>(shelf: &'a Shelf<K>, namespace: &str) -> Vec<&'a K> {
 impl Index {
     /// Stores an object, replacing any of the same kind, namespace and name.
     pub fn apply<K: Cached>(&mut self, object: K) {
+        self.store(object);
+        self.changed(K::KIND);
+    }
+
+    fn store<K: Cached>(&mut self, object: K) {
         let (namespace, name) = shelf_key(&object);
         K::shelf_mut(self)
             .entry(namespace)
@@ -185,13 +193,27 @@ impl Index {
                 shelf.remove(&namespace);
             }
         }
+        self.changed(K::KIND);
     }
 
     /// Replaces every object of one kind (after a watch's initial list).
     pub fn replace_all<K: Cached>(&mut self, objects: Vec<K>) {
         K::shelf_mut(self).clear();
         for object in objects {
-            self.apply(object);
+            self.store(object);
+        }
+        self.changed(K::KIND);
+    }
+
+    /// Keeps what is derived from a kind's objects in step with them.
+    fn changed(&mut self, kind: CacheKind) {
+        if kind == CacheKind::Policy {
+            self.policy_set = PolicySet::new(
+                self.policies
+                    .values()
+                    .flat_map(BTreeMap::values)
+                    .map(|p| &**p),
+            );
         }
     }
 
@@ -240,11 +262,11 @@ impl Index {
         self.deployments.get(namespace)?.get(name).map(|d| &**d)
     }
 
-    /// The policy in force for a namespace (see [`Policy::for_namespace`]), or why it
-    /// cannot be known: a BlueGreenPolicy that could apply to the namespace and does
+    /// The policy in force for a namespace (see [`PolicySet::for_namespace`]), or why
+    /// it cannot be known: a BlueGreenPolicy that could apply to the namespace and does
     /// not parse. Falling back to a wider policy or the defaults would drop the
     /// guardrails it sets (its switch identities, say) without anyone noticing.
-    pub fn policy_for(&self, namespace: &str) -> Result<Policy, PolicyError> {
+    pub fn policy_for(&self, namespace: &str) -> Result<Arc<Policy>, &PolicyError> {
         let no_labels = BTreeMap::new();
         let labels = self
             .namespaces
@@ -252,16 +274,7 @@ impl Index {
             .and_then(|namespaces| namespaces.get(namespace))
             .and_then(|ns| ns.metadata.labels.as_ref())
             .unwrap_or(&no_labels);
-        let policies = self
-            .policies
-            .values()
-            .flat_map(BTreeMap::values)
-            .map(|policy| &**policy);
-        let (policy, errors) = Policy::for_namespace(policies, labels);
-        match errors.into_iter().next() {
-            Some(err) => Err(err),
-            None => Ok(policy),
-        }
+        self.policy_set.for_namespace(labels).cloned()
     }
 }
 
@@ -366,6 +379,40 @@ mod tests {
             stored.annotations().keys().collect::<Vec<_>>(),
             ["bluegreen.dev/keep"],
             "last-applied is dropped"
+        );
+    }
+
+    fn policy(name: &str, warm_window: &str) -> BlueGreenPolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "bluegreen.dev/v1alpha1", "kind": "BlueGreenPolicy",
+            "metadata": {"name": name}, "spec": {"warmWindow": warm_window}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_policy_in_force_follows_every_change_of_the_policies() {
+        let cache = Cache::default();
+        let source = |cache: &Cache| {
+            let index = cache.read();
+            match index.policy_for("team-a") {
+                Ok(policy) => policy.display_name(),
+                Err(err) => err.to_string(),
+            }
+        };
+        cache.write().apply(policy("default", "1h"));
+        assert_eq!(source(&cache), "BlueGreenPolicy default");
+        cache.write().apply(policy("default", "later"));
+        assert!(source(&cache).contains("warmWindow \"later\" is not a duration"));
+        cache.write().delete(&policy("default", "later"));
+        assert_eq!(source(&cache), "the built-in defaults (no BlueGreenPolicy)");
+        cache
+            .write()
+            .replace_all(vec![policy("b", "1h"), policy("a", "2h")]);
+        assert_eq!(
+            source(&cache),
+            "BlueGreenPolicy a",
+            "ties go to the first by name"
         );
     }
 

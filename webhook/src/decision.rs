@@ -93,7 +93,7 @@ struct Pending {
     kind: &'static str,
     namespace: String,
     requester: Requester,
-    policy: Policy,
+    policy: Arc<Policy>,
     /// The images BG006 needs verdicts for, when the policy enforces it.
     images: Option<WantedImages>,
 }

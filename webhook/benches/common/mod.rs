@@ -1,9 +1,13 @@
 //! A cluster of realistic size for the benchmarks: 250 team namespaces, each with 8
 //! blue-green apps (2 Deployments + 1 router Service each) and 24 other Deployments,
-//! and 4 NetworkPolicies: 10,000 Deployments, 2,000 Services, 1,000 NetworkPolicies.
+//! and 4 NetworkPolicies: 10,000 Deployments, 2,000 Services, 1,000 NetworkPolicies;
+//! the namespaces labelled as kube-apiserver and a platform team label them, and the
+//! guardrails such a team sets: a cluster-wide BlueGreenPolicy naming who may switch,
+//! stricter ones for production and sandbox namespaces, and one per team of tenants.
 #![allow(dead_code)] // each benchmark uses part of it
 
 use bluegreen_guard::Cache;
+use k8s_openapi::api::core::v1::Namespace;
 use policy::Object;
 use serde_json::{Value, json};
 
@@ -121,18 +125,88 @@ pub fn objects() -> impl Iterator<Item = Value> {
     })
 }
 
+/// The tier a namespace is labelled with: every fifth is production (the benchmarked
+/// `team-042` among them), every fifth a sandbox, the rest staging.
+fn tier(n: usize) -> &'static str {
+    match n % 5 {
+        2 => "production",
+        4 => "sandbox",
+        _ => "staging",
+    }
+}
+
+/// The team namespaces, labelled.
+pub fn namespaces() -> impl Iterator<Item = Namespace> {
+    (0..NAMESPACES).map(|n| {
+        let name = format!("team-{n:03}");
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {
+                "kubernetes.io/metadata.name": name, "tier": tier(n), "team": format!("team-{:02}", n % TEAMS),
+            }},
+        }))
+        .unwrap()
+    })
+}
+
+fn blue_green_policy(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "bluegreen.dev/v1alpha1", "kind": "BlueGreenPolicy",
+        "metadata": {"name": name, "uid": format!("policy-{name}"), "resourceVersion": "17"},
+        "spec": spec,
+    })
+}
+
+/// The teams the namespaces belong to, by their `team` label.
+const TEAMS: usize = 40;
+
+/// The platform team's guardrails. The benchmarked requests are the CI account's, so
+/// BG003 lets them switch and the production policy is the one judged.
+pub fn policies() -> impl Iterator<Item = Value> {
+    let teams = (0..TEAMS).map(|t| {
+        blue_green_policy(&format!("team-{t:02}"), json!({
+            "namespaceSelector": {"matchLabels": {"team": format!("team-{t:02}")}},
+            "switchIdentities": {"serviceAccounts": ["ci:deployer", format!("team-{t:02}:release")]},
+            "warmWindow": "1h",
+        }))
+    });
+    [
+        blue_green_policy("default", json!({
+            "switchIdentities": {"serviceAccounts": ["ci:deployer"], "breakGlassGroup": "sre-oncall"},
+            "warmWindow": "30m",
+        })),
+        blue_green_policy("production", json!({
+            "namespaceSelector": {"matchLabels": {"tier": "production"}},
+            "rules": {"configParity": "deny", "netpolParity": "deny", "readinessProbes": "deny"},
+            "switchIdentities": {
+                "serviceAccounts": ["ci:deployer", "ci:release-bot"],
+                "groups": ["release-managers"], "breakGlassGroup": "sre-oncall",
+            },
+            "warmWindow": "2h", "capacityRatio": 1.0,
+        })),
+        blue_green_policy("sandbox", json!({
+            "namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["sandbox", "dev"]}]},
+            "rules": {"readyTarget": "warn", "capacity": "warn", "warmRollback": "audit"},
+            "warmWindow": "5m",
+        })),
+    ]
+    .into_iter()
+    .chain(teams)
+}
+
 fn typed(value: Value) -> Object {
     match value["kind"].as_str() {
         Some("Deployment") => Object::Deployment(serde_json::from_value(value).unwrap()),
         Some("Service") => Object::Service(serde_json::from_value(value).unwrap()),
         Some("NetworkPolicy") => Object::NetworkPolicy(serde_json::from_value(value).unwrap()),
+        Some("BlueGreenPolicy") => Object::Policy(serde_json::from_value(value).unwrap()),
         other => panic!("no {other:?} in the benchmark cluster"),
     }
 }
 
 /// The cache holding [`objects`], built without holding them all as JSON at once.
 pub fn cache() -> Cache {
-    Cache::from_objects(objects().map(typed), [])
+    Cache::from_objects(objects().chain(policies()).map(typed), namespaces())
 }
 
 /// The `fieldsV1` of a managed fields entry owning every field of `value`, in the
