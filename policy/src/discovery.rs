@@ -485,14 +485,23 @@ fn deployments_matching<'a>(
     selector: &BTreeMap<String, String>,
     except: &str,
 ) -> Vec<&'a Deployment> {
-    snapshot
-        .deployments
-        .iter()
-        .copied()
-        .filter(|d| {
-            template_labels(d).is_some_and(|labels| selects_except(selector, except, labels))
-        })
-        .collect()
+    let matches = |d: &&Deployment| {
+        template_labels(d).is_some_and(|labels| selects_except(selector, except, labels))
+    };
+    // Every match has the selector's first label that counts, so only those with it
+    // need a look.
+    match selector.iter().find(|(key, _)| key.as_str() != except) {
+        Some((key, value)) => snapshot
+            .deployments_with_label(key, value)
+            .filter(matches)
+            .collect(),
+        None => snapshot
+            .deployments
+            .iter()
+            .copied()
+            .filter(matches)
+            .collect(),
+    }
 }
 
 fn resolve_service<'a>(

@@ -28,4 +28,4 @@ pub use finding::{Finding, ObjectRef, RuleId};
 pub use images::{ImageVerdict, ImageVerdicts};
 pub use review::{Change, review};
 pub use rules::{Context, Requester, check_app, check_switch};
-pub use snapshot::{Object, Snapshot};
+pub use snapshot::{Object, PodLabelIndex, Snapshot};

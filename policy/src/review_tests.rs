@@ -350,3 +350,158 @@ fn a_network_policy_that_selects_one_color_is_refused_and_its_deletion_is_not() 
             .is_empty()
     );
 }
+
+mod pod_label_index {
+    //! The guard's snapshots carry a [`PodLabelIndex`]; every judgement must be the
+    //! one reached by reading all the namespace's Deployments.
+
+    use std::sync::Arc;
+
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    use super::*;
+    use crate::discovery::discover;
+    use crate::rules::fixtures::{GREEN_IMAGE, deployment};
+    use crate::snapshot::{Object, PodLabelIndex, Snapshot};
+
+    fn set_label(d: &mut Deployment, key: &str, value: &str) {
+        let spec = d.spec.as_mut().unwrap();
+        let labels = spec
+            .template
+            .metadata
+            .as_mut()
+            .unwrap()
+            .labels
+            .as_mut()
+            .unwrap();
+        labels.insert(key.into(), value.into());
+        spec.selector
+            .match_labels
+            .as_mut()
+            .unwrap()
+            .insert(key.into(), value.into());
+    }
+
+    /// Apps as they are and broken in the ways discovery tells apart.
+    fn fixtures() -> Vec<(&'static str, Fixture)> {
+        let extra_blue = deployment("api-blue-2", "color", "blue", "registry.local/api:2");
+        let third = deployment("api-red", "color", "red", "registry.local/api:3");
+        let worker = deployment("worker", "role", "batch", "registry.local/worker:1");
+        vec![
+            ("service app", Fixture::service_app()),
+            ("route app", Fixture::route_app()),
+            (
+                "two blue Deployments",
+                Fixture::service_app().with_object(Object::Deployment(extra_blue)),
+            ),
+            (
+                "a third color",
+                Fixture::service_app().with_object(Object::Deployment(third)),
+            ),
+            (
+                "green relabelled blue",
+                Fixture::service_app().with_green(|d| set_label(d, "color", "blue")),
+            ),
+            (
+                "a Deployment of no app",
+                Fixture::service_app().with_object(Object::Deployment(worker)),
+            ),
+        ]
+    }
+
+    /// What the guard hands the rules: the Deployments in name order, indexed.
+    fn snapshots<'a>(fixture: &'a Fixture, index: &'a mut PodLabelIndex) -> [Snapshot<'a>; 2] {
+        let mut plain = fixture.snapshot();
+        plain.deployments.sort_by_key(|d| d.metadata.name.clone());
+        for d in &plain.deployments {
+            index.insert(Arc::new((*d).clone()));
+        }
+        let mut indexed = plain.clone();
+        indexed.pod_labels = Some(index);
+        [plain, indexed]
+    }
+
+    /// Every write of a Deployment the fixture's apps could see.
+    fn deployment_writes(
+        fixture: &Fixture,
+    ) -> Vec<(String, Option<Deployment>, Option<Deployment>)> {
+        let stored: Vec<Deployment> = fixture
+            .snapshot()
+            .deployments
+            .iter()
+            .map(|d| (*d).clone())
+            .collect();
+        let mut writes = Vec::new();
+        for old in &stored {
+            let name = old.metadata.name.clone().unwrap();
+            let mut image = old.clone();
+            pod_mut(&mut image).containers[0].image = Some("registry.local/api:9".into());
+            writes.push((
+                format!("new image for {name}"),
+                Some(old.clone()),
+                Some(image),
+            ));
+            for color in ["blue", "green", "red"] {
+                let mut relabelled = old.clone();
+                set_label(&mut relabelled, "color", color);
+                set_label(&mut relabelled, "version", color);
+                writes.push((
+                    format!("{name} relabelled {color}"),
+                    Some(old.clone()),
+                    Some(relabelled),
+                ));
+            }
+            writes.push((format!("{name} deleted"), Some(old.clone()), None));
+        }
+        let new = deployment("api-green-2", "color", "green", GREEN_IMAGE);
+        writes.push(("a second green created".into(), None, Some(new)));
+        writes
+    }
+
+    #[test]
+    fn discovery_and_reviews_read_the_index_as_they_read_every_deployment() {
+        let mut judged = 0;
+        for (name, fixture) in fixtures() {
+            let mut index = PodLabelIndex::default();
+            let [plain, indexed] = snapshots(&fixture, &mut index);
+            let apps = |s: &Snapshot<'_>| format!("{:?}", discover(s));
+            assert_eq!(apps(&plain), apps(&indexed), "{name}: discovery");
+            let ctx = fixture.ctx();
+            let findings = |change: &Change<'_>, s: &Snapshot<'_>| -> Vec<String> {
+                review(change, s, &ctx)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            };
+            for (write, old, new) in deployment_writes(&fixture) {
+                let change = Change::Deployment {
+                    old: old.as_ref(),
+                    new: new.as_ref(),
+                };
+                assert_eq!(
+                    findings(&change, &plain),
+                    findings(&change, &indexed),
+                    "{name}: {write}"
+                );
+                // A write after a write: the index must see both.
+                if let Some(new) = &new {
+                    let name_of_new = new.metadata.name.as_deref().unwrap();
+                    let [plain, indexed] =
+                        [&plain, &indexed].map(|s| s.with_deployment(name_of_new, Some(new)));
+                    assert_eq!(
+                        apps(&plain),
+                        apps(&indexed),
+                        "{name}: {write}, then discovery"
+                    );
+                    assert_eq!(
+                        findings(&change, &plain),
+                        findings(&change, &indexed),
+                        "{name}: {write}, twice"
+                    );
+                }
+                judged += 1;
+            }
+        }
+        assert!(judged > 50, "{judged} writes judged");
+    }
+}

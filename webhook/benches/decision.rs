@@ -1,6 +1,8 @@
 //! The decision alone, from memory: 10,000 Deployments, 2,000 Services and 1,000
 //! NetworkPolicies cached. `decide` judges a parsed request; `answer` is the whole
-//! request path without HTTP (parse the body, decide, count, serialize).
+//! request path without HTTP (parse the body, decide, count, serialize); `decide, CPU
+//! caches flushed` is `decide` with the CPU's caches overwritten before each decision,
+//! as they are under load.
 //! `guard-side/*` splits the guard's own share off `policy::review`: reading the body
 //! into typed objects (beside reading it as `DynamicObject`s, as an allow-all webhook
 //! written after kube-rs's example does), and picking the policy and the namespace's snapshot.
@@ -38,6 +40,36 @@ fn decisions(c: &mut Criterion) {
             b.iter(|| runtime.block_on(answer(&state, &body)).unwrap())
         });
     }
+    // Under load the cached objects are no longer in the CPU's caches when the next
+    // review comes: the same decisions, each after the caches were overwritten.
+    let mut cold = c.benchmark_group("decide, CPU caches flushed");
+    cold.sample_size(30);
+    let mut scratch = vec![0u8; FLUSH_BYTES];
+    for (name, review) in common::scenarios() {
+        let request = parse_review(review.to_string().as_bytes()).unwrap();
+        cold.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    flush_cpu_caches(&mut scratch);
+                    request.clone()
+                },
+                |r| state.guard.decide(r),
+                BatchSize::PerIteration,
+            )
+        });
+    }
+}
+
+/// Twice the last-level cache of the machines benchmarked (32 MiB).
+const FLUSH_BYTES: usize = 64 << 20;
+
+/// Writes a buffer larger than the CPU's caches, one byte per cache line, so that what
+/// was cached before is evicted.
+fn flush_cpu_caches(scratch: &mut [u8]) {
+    for line in scratch.chunks_mut(64) {
+        line[0] = line[0].wrapping_add(1);
+    }
+    std::hint::black_box(scratch);
 }
 
 /// The guard's work around `policy::review` for the Deployment update.
@@ -62,5 +94,28 @@ fn guard_side(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, decisions, guard_side);
+/// Discovering one app, with the cache's pod label index and by reading every
+/// Deployment of the namespace, as namespaces grow.
+fn discovery(c: &mut Criterion) {
+    let router = "svc/app-4".parse().unwrap();
+    for workers in [0, 1000] {
+        let cache = common::crowded_namespace(workers);
+        let index = cache.read();
+        let indexed = index.snapshot(common::NAMESPACE);
+        let mut scanned = indexed.clone();
+        scanned.pod_labels = None;
+        let size = indexed.deployments.len();
+        for (how, snapshot) in [
+            ("pod label index", &indexed),
+            ("every Deployment read", &scanned),
+        ] {
+            c.bench_function(
+                &format!("discover one app/{size} Deployments, {how}"),
+                |b| b.iter(|| policy::discover_router(snapshot, &router).unwrap()),
+            );
+        }
+    }
+}
+
+criterion_group!(benches, decisions, guard_side, discovery);
 criterion_main!(benches);

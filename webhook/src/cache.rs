@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::{Resource, ResourceExt};
 use policy::crd::PolicyError;
-use policy::{BlueGreenPolicy, Object, Policy, PolicySet, Snapshot};
+use policy::{BlueGreenPolicy, Object, PodLabelIndex, Policy, PolicySet, Snapshot};
 use serde::de::DeserializeOwned;
 
 use crate::trim::Trim;
@@ -71,10 +71,10 @@ impl CacheKind {
 }
 
 /// Objects of one kind: namespace (empty for cluster-scoped kinds) → name → object.
-/// Boxed: a B-tree node has room for 11 entries whatever it holds, and a typed
-/// Deployment is 2.4 KB inline, so unboxed the empty slots would cost more than the
-/// objects.
-type Shelf<K> = HashMap<String, BTreeMap<String, Box<K>>>;
+/// Behind a pointer: a B-tree node has room for 11 entries whatever it holds, and a
+/// typed Deployment is 2.4 KB inline, so unboxed the empty slots would cost more than
+/// the objects. Shared, so that indexes over a kind point at the same objects.
+type Shelf<K> = HashMap<String, BTreeMap<String, Arc<K>>>;
 
 /// A kind the cache keeps, and where it keeps it.
 pub trait Cached:
@@ -93,6 +93,15 @@ pub trait Cached:
     /// What the cache keeps of the object (see [`crate::trim`]).
     fn keep(self) -> Self {
         slim(self)
+    }
+    /// Keeps what the index derives from this kind in step with one change: `old` is
+    /// what was stored under the object's name (replaced or deleted), `new` what is now.
+    fn derive(
+        _index: &mut Index,
+        _namespace: &str,
+        _old: Option<&Arc<Self>>,
+        _new: Option<&Arc<Self>>,
+    ) {
     }
 }
 
@@ -114,7 +123,31 @@ macro_rules! cached {
     };
 }
 
-cached!(Deployment, Deployment, deployments, trimmed);
+cached!(
+    Deployment,
+    Deployment,
+    deployments,
+    fn keep(self) -> Self {
+        Trim::trim(self)
+    },
+    fn derive(
+        index: &mut Index,
+        namespace: &str,
+        old: Option<&Arc<Self>>,
+        new: Option<&Arc<Self>>,
+    ) {
+        let by_label = index.pod_labels.entry(namespace.to_string()).or_default();
+        if let Some(old) = old {
+            by_label.remove(old);
+        }
+        if let Some(new) = new {
+            by_label.insert(Arc::clone(new));
+        }
+        if by_label.is_empty() {
+            index.pod_labels.remove(namespace);
+        }
+    }
+);
 cached!(Service, Service, services, trimmed);
 cached!(HttpRoute, HttpRoute, routes);
 cached!(NetworkPolicy, NetworkPolicy, network_policies, trimmed);
@@ -129,6 +162,11 @@ cached!(
         Policy::from_spec(Some(&name), &self.spec)
             .err()
             .map(|err| err.to_string())
+    },
+    // Policies change seldom and reviews read them every time.
+    fn derive(index: &mut Index, _: &str, _: Option<&Arc<Self>>, _: Option<&Arc<Self>>) {
+        let policies = index.policies.values().flat_map(BTreeMap::values);
+        index.policy_set = PolicySet::new(policies.map(|policy| &**policy));
     }
 );
 
@@ -142,8 +180,9 @@ pub struct Index {
     hpas: Shelf<HorizontalPodAutoscaler>,
     namespaces: Shelf<Namespace>,
     policies: Shelf<BlueGreenPolicy>,
-    /// `policies` resolved, rebuilt whenever one changes: policies change seldom,
-    /// reviews read them every time.
+    /// `deployments` by namespace and pod template label.
+    pod_labels: HashMap<String, PodLabelIndex>,
+    /// `policies` resolved.
     policy_set: PolicySet,
 }
 
@@ -171,49 +210,39 @@ fn values<'a, K>(shelf: &'a Shelf<K>, namespace: &str) -> Vec<&'a K> {
 impl Index {
     /// Stores an object, replacing any of the same kind, namespace and name.
     pub fn apply<K: Cached>(&mut self, object: K) {
-        self.store(object);
-        self.changed(K::KIND);
-    }
-
-    fn store<K: Cached>(&mut self, object: K) {
         let (namespace, name) = shelf_key(&object);
-        K::shelf_mut(self)
-            .entry(namespace)
+        let object = Arc::new(object.keep());
+        let old = K::shelf_mut(self)
+            .entry(namespace.clone())
             .or_default()
-            .insert(name, Box::new(object.keep()));
+            .insert(name, Arc::clone(&object));
+        K::derive(self, &namespace, old.as_ref(), Some(&object));
     }
 
     /// Forgets an object.
     pub fn delete<K: Cached>(&mut self, object: &K) {
         let (namespace, name) = shelf_key(object);
         let shelf = K::shelf_mut(self);
-        if let Some(objects) = shelf.get_mut(&namespace) {
-            objects.remove(&name);
-            if objects.is_empty() {
-                shelf.remove(&namespace);
-            }
+        let Some(objects) = shelf.get_mut(&namespace) else {
+            return;
+        };
+        let old = objects.remove(&name);
+        if objects.is_empty() {
+            shelf.remove(&namespace);
         }
-        self.changed(K::KIND);
+        K::derive(self, &namespace, old.as_ref(), None);
     }
 
     /// Replaces every object of one kind (after a watch's initial list).
     pub fn replace_all<K: Cached>(&mut self, objects: Vec<K>) {
-        K::shelf_mut(self).clear();
-        for object in objects {
-            self.store(object);
+        let stale = std::mem::take(K::shelf_mut(self));
+        for (namespace, objects) in &stale {
+            for old in objects.values() {
+                K::derive(self, namespace, Some(old), None);
+            }
         }
-        self.changed(K::KIND);
-    }
-
-    /// Keeps what is derived from a kind's objects in step with them.
-    fn changed(&mut self, kind: CacheKind) {
-        if kind == CacheKind::Policy {
-            self.policy_set = PolicySet::new(
-                self.policies
-                    .values()
-                    .flat_map(BTreeMap::values)
-                    .map(|p| &**p),
-            );
+        for object in objects {
+            self.apply(object);
         }
     }
 
@@ -247,14 +276,14 @@ impl Index {
 
     /// The stored state of one namespace, borrowed: what the rules judge a write against.
     pub fn snapshot(&self, namespace: &str) -> Snapshot<'_> {
-        Snapshot {
-            namespace: namespace.to_string(),
-            deployments: values(&self.deployments, namespace),
-            services: values(&self.services, namespace),
-            routes: values(&self.routes, namespace),
-            network_policies: values(&self.network_policies, namespace),
-            hpas: values(&self.hpas, namespace),
-        }
+        let mut snapshot = Snapshot::new(namespace);
+        snapshot.deployments = values(&self.deployments, namespace);
+        snapshot.services = values(&self.services, namespace);
+        snapshot.routes = values(&self.routes, namespace);
+        snapshot.network_policies = values(&self.network_policies, namespace);
+        snapshot.hpas = values(&self.hpas, namespace);
+        snapshot.pod_labels = self.pod_labels.get(namespace);
+        snapshot
     }
 
     /// The stored Deployment of that namespace and name.
@@ -380,6 +409,50 @@ mod tests {
             ["bluegreen.dev/keep"],
             "last-applied is dropped"
         );
+    }
+
+    fn with_pod_label(namespace: &str, name: &str, color: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": {"color": color}},
+                "template": {"metadata": {"labels": {"color": color}}}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_pod_label_index_follows_every_change_of_the_deployments() {
+        let cache = Cache::default();
+        let colored = |cache: &Cache, color: &str| -> Vec<String> {
+            let index = cache.read();
+            let snapshot = index.snapshot("a");
+            assert!(snapshot.pod_labels.is_some() || snapshot.deployments.is_empty());
+            snapshot
+                .deployments_with_label("color", color)
+                .map(|d| d.name_any())
+                .collect()
+        };
+        cache.write().apply(with_pod_label("a", "two", "blue"));
+        cache.write().apply(with_pod_label("a", "one", "blue"));
+        cache.write().apply(with_pod_label("b", "three", "blue"));
+        assert_eq!(
+            colored(&cache, "blue"),
+            ["one", "two"],
+            "by name, one namespace"
+        );
+        cache.write().apply(with_pod_label("a", "two", "green"));
+        assert_eq!(colored(&cache, "blue"), ["one"]);
+        assert_eq!(colored(&cache, "green"), ["two"]);
+        cache.write().delete(&with_pod_label("a", "two", "green"));
+        assert!(colored(&cache, "green").is_empty());
+        cache
+            .write()
+            .replace_all(vec![with_pod_label("a", "four", "green")]);
+        assert!(colored(&cache, "blue").is_empty(), "the relist forgot one");
+        assert_eq!(colored(&cache, "green"), ["four"]);
     }
 
     fn policy(name: &str, warm_window: &str) -> BlueGreenPolicy {

@@ -186,14 +186,12 @@ impl State {
     }
 
     fn snapshot(&self) -> Snapshot<'_> {
-        Snapshot {
-            namespace: NAMESPACE.to_string(),
-            deployments: self.deployments.iter().collect(),
-            services: self.services.iter().collect(),
-            routes: Vec::new(),
-            network_policies: self.network_policies.iter().collect(),
-            hpas: self.hpas.iter().collect(),
-        }
+        let mut snapshot = Snapshot::new(NAMESPACE);
+        snapshot.deployments = self.deployments.iter().collect();
+        snapshot.services = self.services.iter().collect();
+        snapshot.network_policies = self.network_policies.iter().collect();
+        snapshot.hpas = self.hpas.iter().collect();
+        snapshot
     }
 }
 

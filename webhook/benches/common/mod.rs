@@ -125,6 +125,13 @@ pub fn objects() -> impl Iterator<Item = Value> {
     })
 }
 
+/// The benchmarked namespace alone, crowded with `workers` more Deployments of no app.
+pub fn crowded_namespace(workers: usize) -> Cache {
+    let own = objects().filter(|o| o["metadata"]["namespace"] == NAMESPACE);
+    let crowd = (0..workers).map(|w| deployment(NAMESPACE, &format!("crowd-{w}"), None, 3));
+    Cache::from_objects(own.chain(crowd).map(typed), [])
+}
+
 /// The tier a namespace is labelled with: every fifth is production (the benchmarked
 /// `team-042` among them), every fifth a sandbox, the rest staging.
 fn tier(n: usize) -> &'static str {
