@@ -1,5 +1,7 @@
-//! The guard's in-memory copy of cluster state, indexed by namespace, so that a
-//! decision borrows the few objects of one namespace and never calls the API.
+//! The guard's in-memory copy of cluster state, indexed by namespace (and Deployments
+//! also by pod label, which carries the app), so that a decision borrows the few
+//! objects of one namespace, looks up an app's Deployments, and never calls the API.
+//! BlueGreenPolicies are kept resolved, so a review's policy is a label match.
 //!
 //! [`Cache`] is fed by the watchers in [`crate::watch`] or, in tests and offline
 //! reviews, built directly from objects.
