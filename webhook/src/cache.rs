@@ -108,8 +108,8 @@ pub trait Cached:
 }
 
 macro_rules! cached {
-    ($type:ty, $kind:ident, $field:ident, trimmed) => {
-        cached!($type, $kind, $field, fn keep(self) -> Self { Trim::trim(self) });
+    ($type:ty, $kind:ident, $field:ident, trimmed $(, $extra:item)*) => {
+        cached!($type, $kind, $field, fn keep(self) -> Self { Trim::trim(self) } $(, $extra)*);
     };
     ($type:ty, $kind:ident, $field:ident $(, $extra:item)*) => {
         impl Cached for $type {
@@ -129,9 +129,7 @@ cached!(
     Deployment,
     Deployment,
     deployments,
-    fn keep(self) -> Self {
-        Trim::trim(self)
-    },
+    trimmed,
     fn derive(
         index: &mut Index,
         namespace: &str,
