@@ -200,7 +200,9 @@ pub enum PolicyError {
         value: f64,
     },
     /// `namespaceSelector` is malformed.
-    #[error("BlueGreenPolicy {policy}: namespaceSelector is invalid: {reason}")]
+    #[error(
+        "BlueGreenPolicy {policy}: namespaceSelector is invalid ({reason}); write a label selector: matchLabels, or matchExpressions with operator In, NotIn, Exists or DoesNotExist"
+    )]
     NamespaceSelector {
         /// Policy name.
         policy: String,
@@ -294,6 +296,17 @@ impl Policy {
             Some(name) => format!("BlueGreenPolicy {name}"),
             None => "the built-in defaults (no BlueGreenPolicy)".to_string(),
         }
+    }
+}
+
+impl BlueGreenPolicy {
+    /// Checks what [`PolicySet`] will build from this policy (its namespaceSelector,
+    /// then its spec), so that a policy the guard cannot use is refused when it is
+    /// written rather than found on the next switch.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        let name = self.metadata.name.as_deref().unwrap_or_default();
+        selector(name, self.spec.namespace_selector.as_ref())?;
+        Policy::from_spec(Some(name), &self.spec).map(drop)
     }
 }
 
@@ -518,6 +531,37 @@ mod tests {
         assert!(
             matches!(err, PolicyError::NamespaceSelector { policy, .. } if policy == "a-bad-selector"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn check_refuses_what_the_policy_set_could_not_use() {
+        let good = named(
+            "prod",
+            serde_json::json!({"namespaceSelector": {"matchLabels": {"env": "prod"}}, "warmWindow": "1h"}),
+        );
+        assert!(good.check().is_ok());
+        let both_broken = named(
+            "team-a",
+            serde_json::json!({"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Like", "values": ["x"]}]}, "capacityRatio": 0}),
+        );
+        let err = both_broken.check().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            PolicySet::new([&both_broken])
+                .for_namespace(&BTreeMap::new())
+                .unwrap_err()
+                .to_string(),
+            "the selector is reported first, as the policy set meets it"
+        );
+        assert_eq!(
+            err.to_string(),
+            "BlueGreenPolicy team-a: namespaceSelector is invalid (Invalid expression operator); write a label selector: matchLabels, or matchExpressions with operator In, NotIn, Exists or DoesNotExist"
+        );
+        let ratio = named("team-b", serde_json::json!({"capacityRatio": -1.5}));
+        assert_eq!(
+            ratio.check().unwrap_err().to_string(),
+            "BlueGreenPolicy team-b: capacityRatio -1.5 must be a number above 0 (1.0 means equal capacity)"
         );
     }
 

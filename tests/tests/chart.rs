@@ -92,6 +92,12 @@ fn webhooks_cover_exactly_what_the_guard_evaluates() {
                 vec!["apps/deployments/scale UPDATE".into()],
                 false
             ),
+            (
+                "policies.bluegreen.dev".into(),
+                "Ignore".into(),
+                vec!["bluegreen.dev/bluegreenpolicies CREATE,UPDATE".into()],
+                false
+            ),
         ]
     );
     for webhook in webhooks {
@@ -132,7 +138,7 @@ fn the_failure_policy_value_applies_to_workloads_but_never_to_routers() {
         .iter()
         .map(|w| w["failurePolicy"].as_str().unwrap())
         .collect();
-    assert_eq!(policies, ["Fail", "Ignore", "Ignore"]);
+    assert_eq!(policies, ["Fail", "Ignore", "Ignore", "Ignore"]);
     assert_eq!(config["webhooks"][0]["timeoutSeconds"], 3);
 }
 

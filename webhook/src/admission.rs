@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{DynamicObject, GroupVersionKind};
-use policy::{Change, Router, Snapshot};
+use policy::{BlueGreenPolicy, Change, Router, Snapshot};
 use serde::de::{
     DeserializeOwned, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor,
 };
@@ -251,6 +251,11 @@ pub enum Subject {
         /// Object as it would be stored.
         new: Option<Box<NetworkPolicy>>,
     },
+    /// A BlueGreenPolicy written: checked itself, not judged by the rules.
+    Policy {
+        /// Object as it would be stored (`None` for a DELETE).
+        new: Option<Box<BlueGreenPolicy>>,
+    },
 }
 
 /// The kind label of requests the guard does not judge.
@@ -295,6 +300,12 @@ impl Judged for NetworkPolicy {
     }
 }
 
+impl Judged for BlueGreenPolicy {
+    fn subject((_, new): Objects<Self>) -> Subject {
+        Subject::Policy { new }
+    }
+}
+
 /// Something done with the type of a judged kind.
 trait ForJudgedKind {
     type Output;
@@ -308,6 +319,7 @@ fn for_judged_kind<V: ForJudgedKind>(kind: &GroupVersionKind, visitor: V) -> Opt
         ("gateway.networking.k8s.io", "HTTPRoute") => visitor.visit::<HttpRoute>(),
         ("apps", "Deployment") => visitor.visit::<Deployment>(),
         ("networking.k8s.io", "NetworkPolicy") => visitor.visit::<NetworkPolicy>(),
+        ("bluegreen.dev", "BlueGreenPolicy") => visitor.visit::<BlueGreenPolicy>(),
         _ => return None,
     })
 }
@@ -380,11 +392,13 @@ impl Subject {
             Subject::Deployment { .. } => "Deployment",
             Subject::Scale { .. } => "Scale",
             Subject::NetworkPolicy { .. } => "NetworkPolicy",
+            Subject::Policy { .. } => "BlueGreenPolicy",
         }
     }
 
     /// The write as the rules see it, against the stored state of its namespace. A
-    /// scale of a Deployment the cache does not hold changes nothing the rules judge.
+    /// scale of a Deployment the cache does not hold changes nothing the rules judge,
+    /// nor does a BlueGreenPolicy write (the guard checks the policy itself).
     pub fn change<'a>(&'a self, snapshot: &Snapshot<'a>) -> Option<Change<'a>> {
         Some(match self {
             Subject::Router { old, new } => Change::Router {
@@ -406,6 +420,7 @@ impl Subject {
                 old: old.as_deref(),
                 new: new.as_deref(),
             },
+            Subject::Policy { .. } => return None,
         })
     }
 }

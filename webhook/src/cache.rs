@@ -88,7 +88,8 @@ pub trait Cached:
     fn shelf(index: &Index) -> &Shelf<Self>;
     /// The same, to change.
     fn shelf_mut(index: &mut Index) -> &mut Shelf<Self>;
-    /// Why the object cannot be used, if it cannot (a BlueGreenPolicy that does not parse).
+    /// Why the object cannot be used as written, if it cannot: a BlueGreenPolicy that
+    /// does not parse or names a trusted key that is not a public key.
     fn problem(&self) -> Option<String> {
         None
     }
@@ -158,10 +159,14 @@ cached!(
     Policy,
     policies,
     fn problem(&self) -> Option<String> {
-        let name = self.name_any();
-        Policy::from_spec(Some(&name), &self.spec)
+        let keys = || {
+            signatures::check_keys(&self.spec.trusted_keys)
+                .map_err(|err| format!("BlueGreenPolicy {}: {err}", self.name_any()))
+        };
+        self.check()
+            .map_err(|err| err.to_string())
+            .and_then(|()| keys())
             .err()
-            .map(|err| err.to_string())
     },
     // Policies change seldom and reviews read them every time.
     fn derive(index: &mut Index, _: &str, _: Option<&Arc<Self>>, _: Option<&Arc<Self>>) {

@@ -11,10 +11,10 @@ use kube::ResourceExt;
 use kube::core::admission::AdmissionResponse;
 use kube::core::response::StatusSummary;
 use policy::contract::APP_LABEL;
-use policy::{Action, Context, Finding, Policy, Requester, RuleId, Snapshot};
+use policy::{Action, BlueGreenPolicy, Context, Finding, Policy, Requester, RuleId, Snapshot};
 
 use crate::admission::{OTHER_KIND, Review, Subject, Unreadable};
-use crate::cache::Cache;
+use crate::cache::{Cache, Cached};
 use crate::config::Unsynced;
 use crate::images::{ImageOutcome, ImageVerifier, NoImageVerification, WantedImages};
 
@@ -52,7 +52,8 @@ pub enum Verdict {
     Unsynced,
     /// Refused because the request could not be read.
     Unreadable,
-    /// Refused because a BlueGreenPolicy that could apply does not parse.
+    /// Refused because of a BlueGreenPolicy the guard cannot use: the one written, or
+    /// one that could be in force for the write judged.
     InvalidPolicy,
 }
 
@@ -263,6 +264,10 @@ impl Guard {
             }
         };
         let kind = subject.kind();
+        if let Subject::Policy { new } = &subject {
+            // Needs no cluster state, so it is answered even before the caches sync.
+            return Prepared::Done(check_policy(response, new.as_deref(), kind));
+        }
         if !self.cache.is_synced() {
             return Prepared::Done(self.answer_unsynced(response, kind));
         }
@@ -421,6 +426,22 @@ impl Decision {
             kind,
             findings,
             images: ImageOutcome::default(),
+        }
+    }
+}
+
+/// A BlueGreenPolicy write: refused (422, as kube-apiserver answers an invalid object)
+/// when the guard could not use the policy, so that its author hears it from
+/// `kubectl apply` instead of from the next switch it would refuse.
+fn check_policy(
+    response: AdmissionResponse,
+    policy: Option<&BlueGreenPolicy>,
+    kind: &'static str,
+) -> Decision {
+    match policy.and_then(Cached::problem) {
+        None => Decision::without_rules(response, Verdict::Allow, kind),
+        Some(problem) => {
+            Decision::without_rules(refuse(response, 422, problem), Verdict::InvalidPolicy, kind)
         }
     }
 }

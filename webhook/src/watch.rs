@@ -127,11 +127,12 @@ async fn feed<K: Cached>(api: Api<K>, cache: Cache) {
     }
 }
 
-/// Logs an object the cache keeps but decisions skip (a BlueGreenPolicy that does not
-/// parse): its author must hear about it when it is stored, not on every review.
+/// Logs an object the cache keeps but decisions cannot use as written (stored while
+/// the guard was not checking writes): its author must hear about it when it is
+/// stored, not on every review.
 fn report_problems<K: Cached>(object: &K) {
     if let Some(problem) = object.problem() {
-        tracing::error!(kind = K::KIND.plural(), error = %problem, "object ignored by decisions");
+        tracing::error!(kind = K::KIND.plural(), error = %problem, "object cannot be used as written");
     }
 }
 

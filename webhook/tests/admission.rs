@@ -613,3 +613,94 @@ async fn a_body_that_is_not_an_admission_review_is_a_bad_request(
     let text = body.as_str().unwrap();
     assert!(text.contains(reason), "{text}");
 }
+
+/// A write of BlueGreenPolicy `name` (cluster-scoped) with these old and new specs,
+/// built from a captured CREATE as kube-apiserver sends a custom resource's.
+fn policy_write(operation: &str, old: Option<Value>, new: Option<Value>) -> Value {
+    let mut write = review("networkpolicy-create");
+    let request = &mut write["request"];
+    let kind = json!({"group": "bluegreen.dev", "version": "v1alpha1", "kind": "BlueGreenPolicy"});
+    let resource =
+        json!({"group": "bluegreen.dev", "version": "v1alpha1", "resource": "bluegreenpolicies"});
+    for (field, value) in [
+        ("kind", &kind),
+        ("requestKind", &kind),
+        ("resource", &resource),
+        ("requestResource", &resource),
+    ] {
+        request[field] = value.clone();
+    }
+    request.as_object_mut().unwrap().remove("namespace");
+    request["name"] = json!("team-a");
+    request["operation"] = json!(operation);
+    let object = |spec: Option<Value>| match spec {
+        Some(spec) => json!({
+            "apiVersion": "bluegreen.dev/v1alpha1", "kind": "BlueGreenPolicy",
+            "metadata": {"name": "team-a", "uid": "1d6c5b8e-policy", "generation": 1},
+            "spec": spec,
+        }),
+        None => Value::Null,
+    };
+    request["oldObject"] = object(old);
+    request["object"] = object(new);
+    write
+}
+
+const BROKEN_WARM_WINDOW: &str = "BlueGreenPolicy team-a: warmWindow \"half an hour\" is not a duration (failed to parse input in the \"friendly\" duration format: expected duration to start with a unit value (a decimal integer) after an optional sign, but no integer was found); write it like 30m, 2h or 1h30m";
+
+#[rstest]
+#[case::warm_window(json!({"warmWindow": "half an hour"}), BROKEN_WARM_WINDOW)]
+#[case::capacity_ratio(
+    json!({"capacityRatio": 0}),
+    "BlueGreenPolicy team-a: capacityRatio 0 must be a number above 0 (1.0 means equal capacity)"
+)]
+#[case::namespace_selector(
+    json!({"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Equals", "values": ["a"]}]}}),
+    "BlueGreenPolicy team-a: namespaceSelector is invalid (Invalid expression operator); write a label selector: matchLabels, or matchExpressions with operator In, NotIn, Exists or DoesNotExist"
+)]
+#[case::trusted_key(
+    json!({"trustedKeys": [{"name": "release", "publicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"}]}),
+    "BlueGreenPolicy team-a: trusted key release is not a valid public key (malformedframing); give the PEM that `cosign generate-key-pair` writes to cosign.pub"
+)]
+#[tokio::test]
+async fn a_policy_the_guard_could_not_use_is_refused_when_written(
+    #[case] spec: Value,
+    #[case] message: &str,
+) {
+    let cluster = Cluster::service_app();
+    let create = policy_write("CREATE", None, Some(spec.clone()));
+    assert_eq!(denied(&cluster.respond(&create).await), (422, message));
+    let update = policy_write("UPDATE", Some(json!({})), Some(spec.clone()));
+    assert_eq!(denied(&cluster.respond(&update).await), (422, message));
+    // Deleting it is how it gets fixed.
+    let delete = policy_write("DELETE", Some(spec), None);
+    assert_plain_allow(&cluster.respond(&delete).await);
+}
+
+#[tokio::test]
+async fn a_usable_policy_is_allowed_and_checked_even_before_the_caches_sync() {
+    let usable = json!({
+        "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]},
+        "warmWindow": "1h30m", "capacityRatio": 1.5, "rules": {"readinessProbes": "deny"},
+        "switchIdentities": {"serviceAccounts": ["ci:deployer"]},
+    });
+    let cluster = Cluster::service_app();
+    let create = policy_write("CREATE", None, Some(usable.clone()));
+    assert_plain_allow(&cluster.respond(&create).await);
+
+    let syncing = || {
+        admission_router(
+            AppState::new(Guard::new(Cache::syncing(&CacheKind::ALL), Unsynced::Deny)),
+            std::time::Duration::from_secs(5),
+        )
+    };
+    let (_, body) = common::post(syncing(), create.to_string()).await;
+    assert_plain_allow(&body["response"]);
+    let broken = policy_write(
+        "UPDATE",
+        Some(usable),
+        Some(json!({"warmWindow": "half an hour"})),
+    );
+    let (_, body) = common::post(syncing(), broken.to_string()).await;
+    assert_eq!(denied(&body["response"]), (422, BROKEN_WARM_WINDOW));
+}
