@@ -14,6 +14,8 @@
 //! CPU time each server process used per review (all its threads, from /proc).
 //! A second floor process is measured like the others: the ratio of the two floors
 //! is what the measurement cannot tell apart.
+//! The guard's own time per review (body read and decided, in-process) comes from its
+//! `/metrics` decision histogram, scraped before and after each request's rounds.
 //! Bounded: 3 requests × 4 servers × (1 s + ROUNDS × SLICE_MS) of load, and it stops by itself.
 //!
 //! `cargo bench -p bluegreen-guard --bench admission_load` (env RATE, ROUNDS, SLICE_MS).
@@ -34,12 +36,13 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
 use bluegreen_guard::tls::CertificateFiles;
-use bluegreen_guard::{AppState, Config, Guard, Listeners, Unsynced, serve};
+use bluegreen_guard::{AppState, Config, Guard, Listeners, Unsynced, metrics, serve};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Set in a child process to the server it runs: `guard`, `allow-all` or `floor`.
 const SERVER_ROLE: &str = "BLUEGREEN_BENCH_SERVER";
@@ -138,6 +141,35 @@ fn allow_all(body: &[u8]) -> Result<Vec<u8>, StatusCode> {
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// The allow-all webhook's time per review, in a histogram like the guard's decision
+/// histogram (same buckets, same name), served the same way, so both are read alike.
+struct AllowAllTimings {
+    registry: prometheus_client::registry::Registry,
+    histogram: Histogram,
+}
+
+impl AllowAllTimings {
+    fn new() -> Arc<Self> {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("bluegreen_guard");
+        let histogram = Histogram::new(metrics::decision_buckets());
+        registry.register(
+            "decision_duration_seconds",
+            "Time to answer one review",
+            histogram.clone(),
+        );
+        Arc::new(AllowAllTimings {
+            registry,
+            histogram,
+        })
+    }
+
+    fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).unwrap();
+        text
+    }
+}
+
 /// A child process: the guard with the big cluster cached, or a baseline on the same
 /// TLS configuration and server stack, on 2 worker threads, until its stdin closes.
 /// Prints its resident memory before and after building its state, and its address.
@@ -166,10 +198,29 @@ fn server_process(role: &str, dir: &str) {
         );
         let handle = axum_server::Handle::new();
         let app = match role {
-            "allow-all" => Router::new().route(
-                "/validate",
-                post(|body: Bytes| async move { allow_all(&body) }),
-            ),
+            "allow-all" => {
+                let timings = AllowAllTimings::new();
+                let probes = TcpListener::bind("127.0.0.1:0").unwrap();
+                println!("probes http://{}", probes.local_addr().unwrap());
+                probes.set_nonblocking(true).unwrap();
+                let metrics = {
+                    let timings = Arc::clone(&timings);
+                    Router::new().route("/metrics", get(move || async move { timings.encode() }))
+                };
+                runtime.spawn(async move {
+                    let probes = tokio::net::TcpListener::from_std(probes).unwrap();
+                    axum::serve(probes, metrics).await.unwrap();
+                });
+                Router::new().route(
+                    "/validate",
+                    post(move |body: Bytes| async move {
+                        let started = Instant::now();
+                        let answer = allow_all(&body);
+                        timings.histogram.observe(started.elapsed().as_secs_f64());
+                        answer
+                    }),
+                )
+            }
             _ => Router::new().route("/validate", post(|_body: Bytes| async { FLOOR })),
         };
         let tls = RustlsConfig::from_config(Arc::clone(&certificate.config));
@@ -207,6 +258,7 @@ fn server_process(role: &str, dir: &str) {
         "listening https://{}/validate",
         listeners.admission.local_addr().unwrap()
     );
+    println!("probes http://{}", listeners.probes.local_addr().unwrap());
     let state = AppState::new(Guard::new(cache, Unsynced::Deny));
     runtime
         .block_on(serve(state, &config, listeners, stdin_closed()))
@@ -218,6 +270,8 @@ fn server_process(role: &str, dir: &str) {
 struct Server {
     child: std::process::Child,
     url: String,
+    /// The guard's plain-HTTP probe address (`/metrics`).
+    probes: Option<String>,
     rss_start: f64,
     rss_ready: f64,
 }
@@ -240,9 +294,12 @@ impl Server {
             .map(|(a, b)| (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap()))
             .unwrap();
         let url = next_line().strip_prefix("listening ").unwrap().to_string();
+        let probes = matches!(role, "guard" | "allow-all")
+            .then(|| next_line().strip_prefix("probes ").unwrap().to_string());
         Server {
             child,
             url,
+            probes,
             rss_start,
             rss_ready,
         }
@@ -255,6 +312,48 @@ impl Server {
             "a server process failed"
         );
     }
+}
+
+/// The guard's decision histogram (`bluegreen_guard_decision_duration_seconds`, the time
+/// from a request body to its decision, as the guard measures it): cumulative counts
+/// by bucket upper bound in seconds.
+async fn decision_histogram(client: &reqwest::Client, probes: &str) -> Vec<(f64, u64)> {
+    let text = client
+        .get(format!("{probes}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter_map(|line| {
+            let rest =
+                line.strip_prefix("bluegreen_guard_decision_duration_seconds_bucket{le=\"")?;
+            let (bound, count) = rest.split_once("\"} ")?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper bound of the bucket holding the `quantile` of the decisions counted
+/// between two scrapes of [`decision_histogram`].
+fn bucket_at(before: &[(f64, u64)], after: &[(f64, u64)], quantile: f64) -> f64 {
+    let counts: Vec<(f64, u64)> = after
+        .iter()
+        .zip(before)
+        .map(|(&(bound, a), &(_, b))| (bound, a - b))
+        .collect();
+    let total = counts.last().map_or(0, |&(_, n)| n) as f64;
+    counts
+        .iter()
+        .find(|&&(_, n)| n as f64 >= total * quantile)
+        .map_or(f64::INFINITY, |&(bound, _)| bound)
 }
 
 /// VmRSS of another process, in MiB.
@@ -344,6 +443,8 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let wall = Instant::now();
     let slice = Duration::from_millis(slice_ms);
+    // (request, p50, p99) of the guard's, then the allow-all webhook's, own time.
+    let mut own_time = Vec::new();
     client_runtime.block_on(async {
         for (name, review) in common::scenarios() {
             let body = review.to_string().into_bytes();
@@ -354,6 +455,11 @@ fn main() {
             // Round-robin in short slices, starting each round with the next server, so
             // that whatever else the machine does falls on every server alike.
             let mut samples: Vec<Samples> = servers.iter().map(|_| Samples::default()).collect();
+            let timed = [GUARD, ALLOW_ALL_WEBHOOK].map(|at| servers[at].1.probes.as_deref().unwrap());
+            let mut before = Vec::new();
+            for probes in timed {
+                before.push(decision_histogram(&client, probes).await);
+            }
             for round in 0..rounds as usize {
                 for offset in 0..servers.len() {
                     let at = (round + offset) % servers.len();
@@ -362,6 +468,14 @@ fn main() {
                     load(&client, &server.url, &body, rate, slice, &mut samples[at]).await;
                     samples[at].cpu += cpu_time_of(server.child.id()) - cpu_before;
                 }
+            }
+            for (probes, before) in timed.into_iter().zip(&before) {
+                let after = decision_histogram(&client, probes).await;
+                own_time.push((
+                    name,
+                    bucket_at(before, &after, 0.50),
+                    bucket_at(before, &after, 0.99),
+                ));
             }
             for stats in &mut samples {
                 stats.latencies.sort();
@@ -386,6 +500,25 @@ fn main() {
             }
         }
     });
+    println!();
+    println!(
+        "each server's own time per review under this load (in-process, from reading the body to the decision; upper bounds of the buckets (steps of √2) of the guard's decision histogram):"
+    );
+    println!();
+    println!("| request | bluegreen-guard p50 | p99 | allow-all webhook p50 | p99 |");
+    println!("|---|---|---|---|---|");
+    for pair in own_time.chunks(2) {
+        let [(name, guard_p50, guard_p99), (_, allow_p50, allow_p99)] = pair else {
+            unreachable!("one pair per request")
+        };
+        println!(
+            "| {name} | ≤ {:.0} µs | ≤ {:.0} µs | ≤ {:.0} µs | ≤ {:.0} µs |",
+            guard_p50 * 1e6,
+            guard_p99 * 1e6,
+            allow_p50 * 1e6,
+            allow_p99 * 1e6
+        );
+    }
     println!();
     let (_, guard) = &servers[GUARD];
     println!(

@@ -85,6 +85,7 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
 /// Answers one request body with the JSON AdmissionReview response, counting and
 /// logging the decision: everything `POST /validate` does besides HTTP.
 pub async fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
+    let started = Instant::now();
     let review =
         parse_review(body).inspect_err(|err| tracing::warn!(error = %err, "unreadable request"))?;
     let span = tracing::info_span!("review", uid = %review.response.uid);
@@ -96,7 +97,6 @@ pub async fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
             None => review.name.clone(),
         },
     };
-    let started = Instant::now();
     let decision = state.guard.review(review).instrument(span.clone()).await;
     state
         .metrics
