@@ -304,9 +304,9 @@ impl BlueGreenPolicy {
     /// then its spec), so that a policy the guard cannot use is refused when it is
     /// written rather than found on the next switch.
     pub fn check(&self) -> Result<(), PolicyError> {
-        let name = self.metadata.name.as_deref().unwrap_or_default();
-        selector(name, self.spec.namespace_selector.as_ref())?;
-        Policy::from_spec(Some(name), &self.spec).map(drop)
+        let candidate = Candidate::of(self);
+        candidate.selector?;
+        candidate.policy.map(drop)
     }
 }
 
@@ -328,6 +328,17 @@ struct Candidate {
     policy: Result<Arc<Policy>, PolicyError>,
 }
 
+impl Candidate {
+    /// One policy resolved: its namespaceSelector built and its spec parsed.
+    fn of(policy: &BlueGreenPolicy) -> Self {
+        let name = policy.metadata.name.as_deref().unwrap_or_default();
+        Candidate {
+            selector: selector(name, policy.spec.namespace_selector.as_ref()),
+            policy: Policy::from_spec(Some(name), &policy.spec).map(Arc::new),
+        }
+    }
+}
+
 impl PolicySet {
     /// Resolves every policy once.
     pub fn new<'a>(policies: impl IntoIterator<Item = &'a BlueGreenPolicy>) -> Self {
@@ -336,16 +347,7 @@ impl PolicySet {
             let catch_all = |p: &BlueGreenPolicy| p.spec.namespace_selector.is_none();
             (catch_all(a), &a.metadata.name).cmp(&(catch_all(b), &b.metadata.name))
         });
-        let candidates = sorted
-            .into_iter()
-            .map(|policy| {
-                let name = policy.metadata.name.as_deref().unwrap_or_default();
-                Candidate {
-                    selector: selector(name, policy.spec.namespace_selector.as_ref()),
-                    policy: Policy::from_spec(Some(name), &policy.spec).map(Arc::new),
-                }
-            })
-            .collect();
+        let candidates = sorted.into_iter().map(Candidate::of).collect();
         PolicySet {
             candidates,
             defaults: Arc::default(),

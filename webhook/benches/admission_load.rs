@@ -14,8 +14,9 @@
 //! CPU time each server process used per review (all its threads, from /proc).
 //! A second floor process is measured like the others: the ratio of the two floors
 //! is what the measurement cannot tell apart.
-//! The guard's own time per review (body read and decided, in-process) comes from its
-//! `/metrics` decision histogram, scraped before and after each request's rounds.
+//! The guard's and the allow-all webhook's own time per review (body read and decided,
+//! in-process) come from the guard's `/metrics` decision histogram and the same
+//! histogram kept by the allow-all webhook, scraped before and after each request's rounds.
 //! Bounded: 3 requests × 4 servers × (1 s + ROUNDS × SLICE_MS) of load, and it stops by itself.
 //!
 //! `cargo bench -p bluegreen-guard --bench admission_load` (env RATE, ROUNDS, SLICE_MS).
@@ -270,7 +271,7 @@ fn server_process(role: &str, dir: &str) {
 struct Server {
     child: std::process::Child,
     url: String,
-    /// The guard's plain-HTTP probe address (`/metrics`).
+    /// The plain-HTTP address of its `/metrics` (the guard and the allow-all webhook).
     probes: Option<String>,
     rss_start: f64,
     rss_ready: f64,
@@ -314,9 +315,9 @@ impl Server {
     }
 }
 
-/// The guard's decision histogram (`bluegreen_guard_decision_duration_seconds`, the time
-/// from a request body to its decision, as the guard measures it): cumulative counts
-/// by bucket upper bound in seconds.
+/// A server's decision histogram (`bluegreen_guard_decision_duration_seconds`, the time
+/// from a request body to its decision, measured in-process): cumulative counts by
+/// bucket upper bound in seconds.
 async fn decision_histogram(client: &reqwest::Client, probes: &str) -> Vec<(f64, u64)> {
     let text = client
         .get(format!("{probes}/metrics"))
@@ -443,7 +444,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let wall = Instant::now();
     let slice = Duration::from_millis(slice_ms);
-    // (request, p50, p99) of the guard's, then the allow-all webhook's, own time.
+    // A row per request: p50 and p99 of the guard's, then the allow-all webhook's, own time.
     let mut own_time = Vec::new();
     client_runtime.block_on(async {
         for (name, review) in common::scenarios() {
@@ -469,14 +470,16 @@ fn main() {
                     samples[at].cpu += cpu_time_of(server.child.id()) - cpu_before;
                 }
             }
+            let mut quantiles = Vec::new();
             for (probes, before) in timed.into_iter().zip(&before) {
                 let after = decision_histogram(&client, probes).await;
-                own_time.push((
-                    name,
-                    bucket_at(before, &after, 0.50),
-                    bucket_at(before, &after, 0.99),
+                quantiles.push(format!(
+                    "≤ {:.0} µs | ≤ {:.0} µs",
+                    bucket_at(before, &after, 0.50) * 1e6,
+                    bucket_at(before, &after, 0.99) * 1e6
                 ));
             }
+            own_time.push(format!("| {name} | {} |", quantiles.join(" | ")));
             for stats in &mut samples {
                 stats.latencies.sort();
             }
@@ -507,17 +510,8 @@ fn main() {
     println!();
     println!("| request | bluegreen-guard p50 | p99 | allow-all webhook p50 | p99 |");
     println!("|---|---|---|---|---|");
-    for pair in own_time.chunks(2) {
-        let [(name, guard_p50, guard_p99), (_, allow_p50, allow_p99)] = pair else {
-            unreachable!("one pair per request")
-        };
-        println!(
-            "| {name} | ≤ {:.0} µs | ≤ {:.0} µs | ≤ {:.0} µs | ≤ {:.0} µs |",
-            guard_p50 * 1e6,
-            guard_p99 * 1e6,
-            allow_p50 * 1e6,
-            allow_p99 * 1e6
-        );
+    for row in &own_time {
+        println!("{row}");
     }
     println!();
     let (_, guard) = &servers[GUARD];

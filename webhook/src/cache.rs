@@ -159,14 +159,11 @@ cached!(
     Policy,
     policies,
     fn problem(&self) -> Option<String> {
-        let keys = || {
-            signatures::check_keys(&self.spec.trusted_keys)
-                .map_err(|err| format!("BlueGreenPolicy {}: {err}", self.name_any()))
-        };
-        self.check()
-            .map_err(|err| err.to_string())
-            .and_then(|()| keys())
-            .err()
+        if let Err(err) = self.check() {
+            return Some(err.to_string());
+        }
+        let err = signatures::check_keys(&self.spec.trusted_keys).err()?;
+        Some(format!("BlueGreenPolicy {}: {err}", self.name_any()))
     },
     // Policies change seldom and reviews read them every time.
     fn derive(index: &mut Index, _: &str, _: Option<&Arc<Self>>, _: Option<&Arc<Self>>) {
