@@ -38,6 +38,45 @@ pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig cluster to use.
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// The address and port of the Kubernetes API server.
+    #[arg(short, long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// Bearer token for authentication to the API server.
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// Path to a cert file for the certificate authority.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub certificate_authority: Option<PathBuf>,
+    /// Do not check the server's certificate (insecure: HTTPS connections are open to
+    /// anyone in between).
+    #[arg(long, global = true, conflicts_with = "certificate_authority")]
+    pub insecure_skip_tls_verify: bool,
+    /// Username to impersonate for the operation (a user or a service account,
+    /// system:serviceaccount:NAMESPACE:NAME).
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub impersonate: Option<String>,
+    /// Group to impersonate for the operation; repeat for several groups.
+    #[arg(
+        long = "as-group",
+        global = true,
+        value_name = "GROUP",
+        requires = "impersonate"
+    )]
+    pub impersonate_groups: Vec<String>,
+    /// UID to impersonate for the operation.
+    #[arg(
+        long = "as-uid",
+        global = true,
+        value_name = "UID",
+        requires = "impersonate"
+    )]
+    pub impersonate_uid: Option<String>,
     /// How long to wait for one API request (e.g. 10s, 1m); 0 waits forever.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub request_timeout: Duration,

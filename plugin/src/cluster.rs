@@ -34,13 +34,20 @@ pub struct Cluster {
 
 impl Cluster {
     /// Connects as kubectl would: `--kubeconfig` (else `$KUBECONFIG`, else
-    /// `~/.kube/config`, else the in-cluster service account), `--context`, `-n`.
+    /// `~/.kube/config`, else the in-cluster service account), `--context`, `--cluster`,
+    /// `--user`, `-n`, then kubectl's overrides of what the kubeconfig says (`--server`,
+    /// `--token`, `--certificate-authority`, `--insecure-skip-tls-verify`, `--as`,
+    /// `--as-group`, `--as-uid`, `--request-timeout`). With `--server`, no kubeconfig is
+    /// needed.
     pub async fn connect(global: &GlobalArgs) -> Result<Self> {
         let options = KubeConfigOptions {
             context: global.context.clone(),
-            ..Default::default()
+            cluster: global.cluster.clone(),
+            user: global.user.clone(),
         };
-        let mut config = match &global.kubeconfig {
+        let names_an_entry =
+            global.context.is_some() || global.cluster.is_some() || global.user.is_some();
+        let loaded = match &global.kubeconfig {
             Some(path) => {
                 let kubeconfig = Kubeconfig::read_from(path)
                     .with_context(|| format!("{}: cannot read the kubeconfig", path.display()))?;
@@ -48,17 +55,29 @@ impl Cluster {
             }
             None => Config::from_kubeconfig(&options).await,
         }
-        .or_else(|err| match global.context {
-            None => Config::incluster().map_err(|_| err),
-            Some(_) => Err(err),
-        })
-        .context(
-            "cannot load a kubeconfig; pass --kubeconfig, set KUBECONFIG, or check --context",
-        )?;
+        .or_else(|err| match names_an_entry {
+            false => Config::incluster().map_err(|_| err),
+            true => Err(err),
+        });
+        let mut config = match (loaded, &global.server) {
+            (Ok(config), _) => config,
+            (Err(_), Some(server)) if !names_an_entry && global.kubeconfig.is_none() => {
+                Config::new(server_url(server)?)
+            }
+            (Err(err), _) => {
+                return Err(err).context(
+                    "cannot load a kubeconfig; pass --kubeconfig, set KUBECONFIG, check --context, --cluster and --user, or name the API server with --server",
+                );
+            }
+        };
+        override_connection(&mut config, global)?;
         // kube's default policy retries 503s for minutes, but through the API server's
         // proxy a 503 is an answer (no endpoints) and a CLI should say so at once.
         config.default_retry = false;
         if !global.request_timeout.is_zero() {
+            // Connecting includes the TLS handshake, so a server that accepts and never
+            // answers is bounded too.
+            config.connect_timeout = Some(global.request_timeout);
             config.read_timeout = Some(global.request_timeout);
             config.write_timeout = Some(global.request_timeout);
         }
@@ -244,6 +263,67 @@ impl Cluster {
     {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
+}
+
+/// `--server` as kubectl reads it: a URL, or `host:port` meaning HTTPS.
+fn server_url(server: &str) -> Result<http::Uri> {
+    let url = match server.contains("://") {
+        true => server.to_string(),
+        false => format!("https://{server}"),
+    };
+    url.parse().with_context(|| {
+        format!("--server {server:?} is not a URL; write it like https://api.example.com:6443")
+    })
+}
+
+/// kubectl's flags over what the kubeconfig says, each with kubectl's meaning.
+fn override_connection(config: &mut Config, global: &GlobalArgs) -> Result<()> {
+    if let Some(server) = &global.server {
+        config.cluster_url = server_url(server)?;
+    }
+    if let Some(path) = &global.certificate_authority {
+        // kube reads the file when it builds the client; read it here first, so that a
+        // wrong path is named as the flag's.
+        std::fs::read(path).with_context(|| {
+            format!(
+                "{}: cannot read the certificate authority (--certificate-authority)",
+                path.display()
+            )
+        })?;
+        config.root_cert_file = Some(path.clone());
+    }
+    if global.insecure_skip_tls_verify {
+        config.accept_invalid_certs = true;
+    }
+    if let Some(token) = &global.token {
+        // The token replaces the kubeconfig user's other credentials, as in kubectl;
+        // a client certificate stays.
+        let auth = &mut config.auth_info;
+        auth.token = Some(token.clone().into());
+        auth.token_file = None;
+        auth.username = None;
+        auth.password = None;
+        auth.auth_provider = None;
+        auth.exec = None;
+    }
+    if let Some(user) = &global.impersonate {
+        config.auth_info.impersonate = Some(user.clone());
+    }
+    if !global.impersonate_groups.is_empty() {
+        config.auth_info.impersonate_groups = Some(global.impersonate_groups.clone());
+    }
+    if let Some(uid) = &global.impersonate_uid {
+        config.auth_info.impersonate_uid = Some(uid.clone());
+    }
+    // kube sends Impersonate-User and Impersonate-Group itself, not Impersonate-Uid.
+    if let Some(uid) = &config.auth_info.impersonate_uid {
+        let value = http::HeaderValue::from_str(uid)
+            .with_context(|| format!("--as-uid {uid:?} cannot be sent in an HTTP header"))?;
+        config
+            .headers
+            .push((http::HeaderName::from_static("impersonate-uid"), value));
+    }
+    Ok(())
 }
 
 /// A Deployment's `matchLabels` as a label selector: `app=api,color=green`.

@@ -13,13 +13,22 @@ fn the_krew_manifest_matches_the_crate() {
     assert_eq!(manifest["spec"]["version"].as_str(), Some(version.as_str()));
     let platforms = manifest["spec"]["platforms"].as_sequence().unwrap();
     assert!(!platforms.is_empty());
+    // Only a platform these tests run on is shipped: one nobody compiles would ship unchecked.
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
     for platform in platforms {
-        let bin = platform["bin"].as_str().unwrap();
-        assert!(
-            bin == "kubectl-bluegreen" || bin == "kubectl-bluegreen.exe",
-            "{bin}"
-        );
+        let labels = &platform["selector"]["matchLabels"];
+        assert_eq!(labels["os"].as_str(), Some(std::env::consts::OS));
+        assert_eq!(labels["arch"].as_str(), Some(arch));
+        assert_eq!(platform["bin"].as_str(), Some("kubectl-bluegreen"));
         let uri = platform["uri"].as_str().unwrap();
         assert!(uri.contains(&format!("/download/{version}/")), "{uri}");
+        assert!(
+            uri.contains(&format!("{}-unknown-linux-gnu", std::env::consts::ARCH)),
+            "{uri}"
+        );
     }
 }

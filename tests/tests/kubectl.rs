@@ -262,3 +262,45 @@ spec:
         .await;
     assert_eq!(replaced.stdout, "service/api replaced\n");
 }
+
+#[tokio::test]
+async fn impersonation_acts_as_the_named_user_and_only_masters_may() {
+    let server = capture_server().await;
+    let admin = Kubectl::new(&server, "admin");
+    let whoami = admin
+        .run(&[
+            "auth",
+            "whoami",
+            "-o",
+            "json",
+            "--as",
+            "system:serviceaccount:ci:deployer",
+            "--as-uid",
+            "ci-run-1",
+        ])
+        .await;
+    assert_eq!(whoami.code, 0, "{}", whoami.stderr);
+    let review: Value = serde_json::from_str(&whoami.stdout).unwrap();
+    // A ServiceAccount named without groups gets its groups, and everyone system:authenticated.
+    assert_eq!(
+        review["status"]["userInfo"],
+        serde_json::json!({"username": "system:serviceaccount:ci:deployer", "uid": "ci-run-1",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"]})
+    );
+
+    let mut alice =
+        kube::config::Kubeconfig::from_yaml(&server.kubeconfig("alice", "capture").unwrap())
+            .unwrap();
+    alice.auth_infos[0].auth_info.as_mut().unwrap().impersonate = Some("admin".to_string());
+    let config = kube::Config::from_custom_kubeconfig(alice, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let path = "/api/v1/namespaces/capture/services/api";
+    let refused = common::raw_with(&client, "GET", path, None, "").await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.body,
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"users \"admin\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope","reason":"Forbidden","details":{"name":"admin","kind":"users"},"code":403}"#
+    );
+}

@@ -417,6 +417,7 @@ async fn stopped(timeout: Option<Duration>) {
 }
 
 /// Whether stdin is a pipe (not a terminal, a file or /dev/null).
+#[cfg(unix)]
 fn stdin_is_pipe() -> bool {
     use std::os::fd::AsFd as _;
     use std::os::unix::fs::FileTypeExt as _;
@@ -426,6 +427,12 @@ fn stdin_is_pipe() -> bool {
         .map(std::fs::File::from)
         .and_then(|file| file.metadata())
         .is_ok_and(|meta| meta.file_type().is_fifo())
+}
+
+/// Elsewhere a closed stdin does not end the watch; Ctrl-C and `--timeout` still do.
+#[cfg(not(unix))]
+fn stdin_is_pipe() -> bool {
+    false
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod support;
 
 mod adoption;
 mod concurrency;
+mod connection;
 mod faults;
 mod identity;
 mod kubectl;

@@ -100,11 +100,16 @@ impl Env {
     /// colors, no ambient kubeconfig, and no registry credentials (an empty
     /// `$DOCKER_CONFIG`).
     pub fn command_as(&self, who: Who, namespace: &str, args: &[&str]) -> tokio::process::Command {
+        self.command_with(&self.kubeconfig(who, namespace), args)
+    }
+
+    /// The command `kubectl-bluegreen ARGS --kubeconfig KUBECONFIG`, as [`Env::command_as`].
+    pub fn command_with(&self, kubeconfig: &Path, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(PLUGIN);
         command
             .args(args)
             .arg("--kubeconfig")
-            .arg(self.kubeconfig(who, namespace))
+            .arg(kubeconfig)
             .env("NO_COLOR", "1")
             .env("DOCKER_CONFIG", self.dir.path().join("docker"))
             .env_remove("KUBECONFIG");

@@ -9,9 +9,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Backend, Env, verified};
 
-/// Why these scenarios are skipped on a real cluster.
-const NEEDS: &str = "the test API server's proxy backends (route_proxy) and pods";
-
 /// The `pod-template-hash` every pod of a Deployment runs.
 fn template_hash(server: &TestApiServer, namespace: &str, deployment: &str) -> Value {
     let pods = server.deployment_pods(namespace, deployment).unwrap();
@@ -41,11 +38,13 @@ async fn assert_marked_verified(env: &Env, namespace: &str, deployment: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's proxy backends (route_proxy) and pods"
+)]
 async fn an_httproute_app_is_verified_through_its_idle_service() {
     let env = Env::start().await;
-    let Some(server) = env.cluster.local_only(NEEDS) else {
-        return;
-    };
+    let server = env.cluster.test_api_server();
     server
         .mark_deployment_rolled_out("web", "app-green")
         .unwrap();
@@ -87,11 +86,13 @@ async fn an_httproute_app_is_verified_through_its_idle_service() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's proxy backends (route_proxy) and pods"
+)]
 async fn a_service_app_is_verified_pod_by_pod() {
     let env = Env::start().await;
-    let Some(server) = env.cluster.local_only(NEEDS) else {
-        return;
-    };
+    let server = env.cluster.test_api_server();
     let green = Backend::start(200, "ok").await;
     let pods = ProxyTarget::Pods("app=api,color=green".into());
     server.route_proxy("shop", pods, &green.url).unwrap();
@@ -147,11 +148,13 @@ async fn a_service_app_is_verified_pod_by_pod() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's proxy backends (route_proxy) and pods"
+)]
 async fn a_failing_pod_is_named_and_nothing_is_marked() {
     let env = Env::start().await;
-    let Some(server) = env.cluster.local_only(NEEDS) else {
-        return;
-    };
+    let server = env.cluster.test_api_server();
     let broken = Backend::start(500, "database unreachable").await;
     let pods = ProxyTarget::Pods("app=api,color=green".into());
     server.route_proxy("shop", pods, &broken.url).unwrap();
@@ -184,11 +187,13 @@ async fn a_failing_pod_is_named_and_nothing_is_marked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's proxy backends (route_proxy) and pods"
+)]
 async fn a_failing_service_is_named_and_nothing_is_marked() {
     let env = Env::start().await;
-    let Some(server) = env.cluster.local_only(NEEDS) else {
-        return;
-    };
+    let server = env.cluster.test_api_server();
     server
         .mark_deployment_rolled_out("web", "app-green")
         .unwrap();

@@ -9,9 +9,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::{Env, history};
 
-/// Why the restart scenarios are skipped on a real cluster.
-const NEEDS_RESTARTS: &str = "the test API server's pods, whose container restarts a scenario can add (bump_pod_restart_count)";
-
 /// Promotes `svc/api` with a long watch, runs `degrade` right after the switch, and
 /// asserts the automatic rollback with `reason` on stderr.
 async fn assert_rolled_back(env: &Env, degrade: impl AsyncFnOnce(), reason: &str) {
@@ -59,11 +56,13 @@ async fn promote_watch_rolls_back_when_the_new_color_loses_readiness() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's pods, whose container restarts a scenario adds (bump_pod_restart_count)"
+)]
 async fn promote_watch_rolls_back_when_the_new_colors_containers_restart() {
     let env = Env::start().await;
-    let Some(server) = env.cluster.local_only(NEEDS_RESTARTS) else {
-        return;
-    };
+    let server = env.cluster.test_api_server();
     let pods = server.deployment_pods("shop", "api-green").unwrap();
     let pod = pods[1]["metadata"]["name"].as_str().unwrap().to_string();
     let degrade = async || {
@@ -78,11 +77,13 @@ async fn promote_watch_rolls_back_when_the_new_colors_containers_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's pods, whose container restarts a scenario adds (bump_pod_restart_count)"
+)]
 async fn restarts_from_before_the_release_do_not_count() {
     let env = Env::start().await;
-    let Some(server) = env.cluster.local_only(NEEDS_RESTARTS) else {
-        return;
-    };
+    let server = env.cluster.test_api_server();
     let pods = server.deployment_pods("shop", "api-green").unwrap();
     let pod = pods[0]["metadata"]["name"].as_str().unwrap();
     server.bump_pod_restart_count("shop", pod).unwrap();

@@ -151,6 +151,87 @@ impl Users {
     }
 }
 
+/// What a request asks to act as, from kube-apiserver's impersonation headers
+/// (`Impersonate-User`, `Impersonate-Group`, `Impersonate-Uid`).
+#[derive(Debug, Default)]
+pub struct Impersonation {
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+    pub uid: Option<String>,
+}
+
+impl Impersonation {
+    pub fn is_requested(&self) -> bool {
+        self.user.is_some() || !self.groups.is_empty() || self.uid.is_some()
+    }
+}
+
+impl Users {
+    /// The user a request acts as, impersonated as kube-apiserver does it: the named user
+    /// with the named groups and uid, plus `system:authenticated` (and, for a
+    /// ServiceAccount named without groups, its ServiceAccount groups). The RBAC refusals
+    /// are those of a known user of that name. Only `system:masters` may impersonate (the
+    /// only impersonation RBAC this server grants); `Err` is who was refused what, for
+    /// the 403.
+    pub fn impersonate(
+        &self,
+        authenticated: &User,
+        asked: Impersonation,
+    ) -> Result<User, ImpersonationRefused> {
+        let Some(username) = asked.user else {
+            return Err(ImpersonationRefused::NoUser);
+        };
+        if !authenticated
+            .info
+            .groups
+            .iter()
+            .any(|group| group == "system:masters")
+        {
+            return Err(ImpersonationRefused::NotAllowed {
+                user: authenticated.name().to_string(),
+                impersonated: username,
+            });
+        }
+        let mut groups = asked.groups;
+        if groups.is_empty()
+            && let Some(namespace) = username
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(namespace, _)| namespace)
+        {
+            groups = vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{namespace}"),
+            ];
+        }
+        if !groups.iter().any(|group| group == "system:authenticated") {
+            groups.push("system:authenticated".to_string());
+        }
+        Ok(User {
+            token: String::new(),
+            denials: self
+                .find(&username)
+                .map(|known| known.denials.clone())
+                .unwrap_or_default(),
+            info: UserInfo {
+                username,
+                uid: asked.uid.unwrap_or_default(),
+                groups,
+                extra: BTreeMap::new(),
+            },
+        })
+    }
+}
+
+/// Why a request may not impersonate.
+#[derive(Debug)]
+pub enum ImpersonationRefused {
+    /// Groups or a uid without a user.
+    NoUser,
+    /// The authenticated user has no right to impersonate.
+    NotAllowed { user: String, impersonated: String },
+}
+
 impl User {
     pub fn allowed(&self, request: &AccessRequest<'_>) -> bool {
         !self.denials.iter().any(|d| d.refuses(request))

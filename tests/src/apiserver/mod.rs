@@ -1,7 +1,7 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
 //! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
 //! subresources, discovery, and validating admission webhooks called exactly like
-//! kube-apiserver 1.36 calls them (see `shared/apiserver-captures`). Also the Service/Pod
+//! kube-apiserver 1.36 calls them (see `tests/captures`). Also the Service/Pod
 //! proxy and `SelfSubjectReview`. No controllers run: the Deployment status helpers also keep
 //! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
 //!
@@ -61,7 +61,7 @@ pub use proxy::ProxyTarget;
 pub use seed::SeedError;
 
 use crate::tls::{TestCertificates, TlsError, install_crypto_provider};
-use auth::{AccessRequest, Users};
+use auth::{AccessRequest, Impersonation, Users};
 use patch::PatchType;
 use response::{Outcome, Reply, ReplyBody};
 use route::{Route, Target};
@@ -417,10 +417,22 @@ async fn dispatch(state: &ServerState, request: &Incoming<'_>, body: Body) -> Ou
     if let Some(reply) = public_reply(&route) {
         return Ok(reply);
     }
-    let user = state
+    let authenticated = state
         .users
         .authenticate(header_str(headers, header::AUTHORIZATION))
         .ok_or_else(ApiError::unauthorized)?;
+    let impersonated;
+    let asked = impersonation(headers);
+    let user = match asked.is_requested() {
+        false => authenticated,
+        true => {
+            impersonated = state
+                .users
+                .impersonate(authenticated, asked)
+                .map_err(ApiError::impersonation_refused)?;
+            &impersonated
+        }
+    };
     let accept = header_str(headers, header::ACCEPT).unwrap_or_default();
     let aggregated = |document: Value| {
         let etag = format!(
@@ -509,6 +521,23 @@ fn proxy_verb(method: &Method) -> Option<&'static str> {
         "PATCH" => Some("patch"),
         "DELETE" => Some("delete"),
         _ => None,
+    }
+}
+
+/// The impersonation a request asks for, from its headers.
+fn impersonation(headers: &HeaderMap) -> Impersonation {
+    let values = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    Impersonation {
+        user: values("impersonate-user").into_iter().next(),
+        groups: values("impersonate-group"),
+        uid: values("impersonate-uid").into_iter().next(),
     }
 }
 

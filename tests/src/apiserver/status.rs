@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde::Serialize;
 
+use super::auth::ImpersonationRefused;
 use super::resources::ResourceType;
 
 #[derive(Debug, Clone, Serialize)]
@@ -326,6 +327,29 @@ impl ApiError {
             )
             .with_details(StatusDetails::for_resource(resource, name)),
         )
+    }
+
+    /// The 403 (or 500) of an impersonation the server refuses, in kube-apiserver's words.
+    pub fn impersonation_refused(refused: ImpersonationRefused) -> Self {
+        match refused {
+            ImpersonationRefused::NoUser => {
+                Self::internal("requested impersonation of groups or a uid without impersonating a user")
+            }
+            ImpersonationRefused::NotAllowed { user, impersonated } => Self::new(
+                Status::failure(
+                    403,
+                    Some("Forbidden"),
+                    format!(
+                        "users \"{impersonated}\" is forbidden: User \"{user}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
+                    ),
+                )
+                .with_details(StatusDetails {
+                    name: Some(impersonated),
+                    kind: Some("users".to_string()),
+                    ..StatusDetails::default()
+                }),
+            ),
+        }
     }
 
     /// 500 InternalError: `Internal error occurred: <cause>`, the cause repeated in `details.causes`.

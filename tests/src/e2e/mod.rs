@@ -190,29 +190,13 @@ impl Cluster {
         }
     }
 
-    /// The test API server for a scenario that `needs` one of its stand-ins; on a real
-    /// cluster `None`, after printing that the scenario is skipped and why.
-    pub fn local_only(&self, needs: &str) -> Option<&TestApiServer> {
-        let server = self.local_server();
-        if server.is_none() {
-            eprintln!("skipped on a real cluster: needs {needs}");
-        }
-        server
-    }
-
-    /// Whether the API server can call webhooks served on this machine's loopback:
-    /// the test API server can; a real cluster is assumed to unless the guard is
-    /// named by `BLUEGREEN_E2E_GUARD_URL` (set when it cannot). Prints why a scenario
-    /// is skipped when it cannot.
-    pub fn calls_loopback_webhooks(&self) -> bool {
-        let reaches = self.is_local() || std::env::var_os(guard::GUARD_URL_ENV).is_none();
-        if !reaches {
-            eprintln!(
-                "skipped on a real cluster: needs a webhook on this machine's loopback, which the API server cannot call ({} is set)",
-                guard::GUARD_URL_ENV
-            );
-        }
-        reaches
+    /// The test API server, for a scenario that needs one of its stand-ins. Such a
+    /// scenario is marked `#[cfg_attr(e2e_real_cluster, ignore = "needs ...")]`, so that a
+    /// run against a real cluster counts it as ignored, with its reason (see `tests/build.rs`).
+    pub fn test_api_server(&self) -> &TestApiServer {
+        self.local_server().expect(
+            "this scenario needs the test API server; on a real cluster it is ignored (cargo test rebuilds it when BLUEGREEN_E2E_KUBECONFIG changes)",
+        )
     }
 
     /// The name namespace `name` (as given to [`Cluster::start_with`], or already the
@@ -490,18 +474,23 @@ impl Cluster {
             .list(&kube::api::ListParams::default().labels(&selector))
             .await
             .expect("list pods");
+        // Gone at once, as the ReplicaSet controller's old Pods are once their kubelet has
+        // stopped them: with no kubelet, a graceful delete would leave them Terminating.
+        let at_once = kube::api::DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
         for pod in existing.items {
             let pod_name = pod.metadata.name.unwrap_or_default();
             if !wanted.contains(&pod_name) {
-                pods.delete(&pod_name, &Default::default())
-                    .await
-                    .expect("delete pod");
+                pods.delete(&pod_name, &at_once).await.expect("delete pod");
             }
         }
         let ready = status["readyReplicas"].as_i64().unwrap_or(0);
         for (index, pod_name) in (0..).zip(&wanted) {
             let mut labels = template["metadata"]["labels"].clone();
             labels["pod-template-hash"] = json!(hash);
+            labels[CLEANUP_LABEL] = json!("true");
             let mut spec = template["spec"].clone();
             spec["nodeName"] = json!("bluegreen-e2e-no-node");
             let pod = json!({"apiVersion": "v1", "kind": "Pod",
@@ -805,23 +794,45 @@ impl Drop for Cluster {
         let Target::Real(_) = self.target else {
             return;
         };
+        // The Pods first, at once: they are bound to a node that does not exist, so a
+        // graceful delete (the namespace's) would wait for a kubelet forever and leave the
+        // namespace Terminating.
+        for namespace in self.real_names() {
+            self.kubectl_delete(&[
+                "pods",
+                "--all",
+                "--namespace",
+                namespace,
+                "--grace-period=0",
+                "--force",
+            ]);
+        }
         // In creation order: the namespaces first, so that their contents go while the
         // RBAC and webhooks that may refer to them are deleted.
         let objects = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
+        let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
+        self.kubectl_delete(&objects);
+    }
+}
+
+impl Cluster {
+    /// `kubectl delete --ignore-not-found --wait=false ARGS` as admin; a failure is printed,
+    /// since clean-up must go on.
+    fn kubectl_delete(&self, args: &[&str]) {
         let deleted = std::process::Command::new(kubectl())
             .arg("--kubeconfig")
             .arg(self.kubeconfig(Who::Admin))
             .args(["delete", "--ignore-not-found", "--wait=false"])
-            .args(&objects)
+            .args(args)
             .output();
         match deleted {
             Ok(output) if output.status.success() => {}
             Ok(output) => eprintln!(
                 "cleaning up {}: {}",
-                objects.join(" "),
+                args.join(" "),
                 String::from_utf8_lossy(&output.stderr)
             ),
-            Err(err) => eprintln!("cleaning up {}: kubectl: {err}", objects.join(" ")),
+            Err(err) => eprintln!("cleaning up {}: kubectl: {err}", args.join(" ")),
         }
     }
 }

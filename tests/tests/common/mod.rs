@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use bluegreen_e2e::{Config, Denial, TestApiServer};
 use serde_json::{Value, json};
 
-/// `shared/apiserver-captures`, beside the repository.
+/// `tests/captures`: the repository's copy of what a real kube-apiserver sent (its README says
+/// how it was recorded).
 pub fn captures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/apiserver-captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
 
 pub fn capture(relative: &str) -> Value {
