@@ -166,3 +166,34 @@ fn offline_signatures_are_not_verified_and_check_says_so() {
     let out = bluegreen(&["check", "-f", "examples/service-selector"]);
     assert_eq!(text(&out.stderr), "");
 }
+
+#[test]
+fn a_labelled_router_over_an_unlabelled_color_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.yaml");
+    let color = |color: &str, labels: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: api-{color}, namespace: shop{labels}}}\nspec:\n  selector: {{matchLabels: {{app: api, color: {color}}}}}\n  template:\n    metadata: {{labels: {{app: api, color: {color}}}}}\n    spec: {{containers: [{{name: api, image: api, readinessProbe: {{httpGet: {{path: /, port: 80}}}}}}]}}\n"
+        )
+    };
+    let manifests = [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop, labels: {bluegreen.dev/app: api}}\nspec: {selector: {app: api, color: blue}}\n".to_string(),
+        color("blue", ", labels: {bluegreen.dev/app: api}"),
+        color("green", ""),
+    ];
+    std::fs::write(&file, manifests.join("---\n")).unwrap();
+    let out = bluegreen(&["check", "-f", file.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = &report["apps"][0]["findings"][0];
+    assert_eq!(finding["rule"], "BG011");
+    assert_eq!(finding["action"], "deny");
+    assert_eq!(
+        finding["message"],
+        "svc/api is governed (bluegreen.dev/app=api) but Deployment api-green of its color green is not, so the API server never sends the guard its writes"
+    );
+    assert_eq!(
+        finding["fix"],
+        "label the app's objects: kubectl bluegreen init svc/api (or kubectl label deployment api-green bluegreen.dev/app=api)"
+    );
+}

@@ -99,6 +99,8 @@ pub struct RuleActions {
     pub immutable_live: Option<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distinct_colors: Option<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed: Option<Action>,
 }
 
 impl RuleActions {
@@ -115,6 +117,7 @@ impl RuleActions {
             RuleId::BG008 => self.warm_rollback,
             RuleId::BG009 => self.immutable_live,
             RuleId::BG010 => self.distinct_colors,
+            RuleId::BG011 => self.governed,
         }
     }
 }
@@ -416,6 +419,7 @@ mod tests {
             RuleId::BG008,
             RuleId::BG009,
             RuleId::BG010,
+            RuleId::BG011,
         ] {
             assert_eq!(policy.action(rule), Action::Deny, "{rule}");
         }

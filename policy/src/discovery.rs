@@ -279,6 +279,29 @@ pub fn is_service_router(snapshot: &Snapshot<'_>, service: &Service) -> bool {
         && !color_services(snapshot, &resolve_routes(snapshot)).contains(&service.name_any())
 }
 
+/// The HTTPRoute apps that route through the Service called `name` (one of their color
+/// Services), as they resolve in `snapshot`.
+pub fn route_apps_through<'a>(snapshot: &Snapshot<'a>, name: &str) -> Vec<App<'a>> {
+    resolve_routes(snapshot)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|app| {
+            [&app.live, &app.idle]
+                .iter()
+                .filter_map(|side| side.service)
+                .any(|service| service.metadata.name.as_deref() == Some(name))
+        })
+        .collect()
+}
+
+/// Whether a Service's selector picks the pods of a Deployment (an empty selector picks
+/// none: such a Service has its endpoints managed by hand).
+pub fn service_selects(service: &Service, deployment: &Deployment) -> bool {
+    let selector = selector_of(service);
+    !selector.is_empty()
+        && template_labels(deployment).is_some_and(|labels| selects_except(selector, "", labels))
+}
+
 fn resolve_routes<'a>(snapshot: &Snapshot<'a>) -> Vec<Result<App<'a>, DiscoveryError>> {
     snapshot
         .routes

@@ -29,11 +29,13 @@ pub enum RuleId {
     BG009,
     /// The router's colors resolve to two distinct Deployments.
     BG010,
+    /// An app that serves traffic stays in the guard's sight.
+    BG011,
 }
 
 impl RuleId {
     /// Every rule, in catalogue order.
-    pub const ALL: [RuleId; 10] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::BG001,
         RuleId::BG002,
         RuleId::BG003,
@@ -44,6 +46,7 @@ impl RuleId {
         RuleId::BG008,
         RuleId::BG009,
         RuleId::BG010,
+        RuleId::BG011,
     ];
 
     /// The short kebab-case name shown next to the ID.
@@ -59,6 +62,7 @@ impl RuleId {
             RuleId::BG008 => "warm-rollback",
             RuleId::BG009 => "immutable-live",
             RuleId::BG010 => "distinct-colors",
+            RuleId::BG011 => "governed",
         }
     }
 
@@ -83,6 +87,9 @@ impl RuleId {
             }
             RuleId::BG009 => "the live color's pod template is never changed in place",
             RuleId::BG010 => "the router's colors resolve to two distinct Deployments",
+            RuleId::BG011 => {
+                "an app that serves traffic stays in the guard's sight: its router, colors and color Services keep the bluegreen.dev/app label, and its router stays a router"
+            }
         }
     }
 

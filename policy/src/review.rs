@@ -8,14 +8,16 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 
-use crate::app::{App, Router};
+use k8s_openapi::api::core::v1::Service;
+
+use crate::app::{App, ColorSide, Router};
 use crate::contract::{APP_LABEL, COLOR_LABEL_ANNOTATION};
 use crate::discovery::{self, DiscoveryError, discover};
-use crate::finding::{Finding, Findings, RuleId};
+use crate::finding::{Finding, Findings, ObjectRef, RuleId};
 pub use crate::rules::{Context, Requester};
 use crate::rules::{
-    check_switch, config_parity, distinct_colors, immutable_live, netpol_parity, readiness_probes,
-    signed_images, switch_identity, warm_rollback,
+    check_switch, config_parity, distinct_colors, governed, immutable_live, netpol_parity,
+    readiness_probes, signed_images, switch_identity, warm_rollback,
 };
 use crate::snapshot::Snapshot;
 
@@ -63,10 +65,7 @@ pub fn review(change: &Change<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -
             deployment,
             replicas,
         } => {
-            for app in apps_with(snapshot, deployment) {
-                let side = *app
-                    .side_of_deployment(&deployment.name_any())
-                    .expect("filtered");
+            for (app, side) in colors_of(snapshot, deployment) {
                 warm_rollback::evaluate(&app, &side, Some(replicas), ctx, &mut out);
             }
         }
@@ -77,14 +76,21 @@ pub fn review(change: &Change<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -
     out.into_vec()
 }
 
-/// The apps of the snapshot whose colors include this Deployment.
-fn apps_with<'a>(snapshot: &Snapshot<'a>, deployment: &Deployment) -> Vec<App<'a>> {
+/// The apps of the snapshot whose colors include this Deployment (by its name), each
+/// with the color it runs.
+fn colors_of<'a>(
+    snapshot: &Snapshot<'a>,
+    deployment: &Deployment,
+) -> Vec<(App<'a>, ColorSide<'a>)> {
     let name = deployment.name_any();
     let labels = template_labels_or_empty(deployment);
     discovery::discover_touching(snapshot, &[labels])
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|app| app.side_of_deployment(&name).is_some())
+        .filter_map(|app| {
+            let side = *app.side_of_deployment(&name)?;
+            Some((app, side))
+        })
         .collect()
 }
 
@@ -126,17 +132,40 @@ fn review_router(
     ctx: &Context<'_>,
     out: &mut Findings,
 ) {
-    let old = old.filter(|r| is_router(r, snapshot));
+    if let (Some(old), Some(new)) = (old, new) {
+        leaving_sight(old, new, snapshot, ctx, out);
+    }
+    let labelled = |router: &Router<'_>| router.labels().contains_key(APP_LABEL);
+    if let Some(Router::HttpRoute(route)) = new.filter(|r| !labelled(r)) {
+        // Sent by the chart's entry for unlabelled HTTPRoutes, or a route leaving the
+        // guard's sight, which was judged above.
+        if !old.is_some_and(|r| labelled(&r)) {
+            governed::evaluate_unlabelled_route(route, snapshot, ctx, out);
+        }
+        return;
+    }
+    let old = match old.filter(|r| is_router(r, snapshot)) {
+        None => {
+            review_color_service(old, new, snapshot, ctx, out);
+            None
+        }
+        router => router,
+    };
     let new = new.filter(|r| is_router(r, snapshot));
     match (old, new) {
         (None, None) => {}
         (Some(old), None) => switch_identity::evaluate(&old, ctx, out),
         (None, Some(new)) => {
             // A router created (or a Service becoming one): privileged, and its app must
-            // be well-formed. An app whose Deployments do not exist yet is incomplete,
-            // not unsafe, so installs in any order work.
+            // be well-formed. An app whose Deployments do not exist yet or have no
+            // available pods is being installed, not switched, so installs in any order
+            // work; over a color that already serves, the router is a switch to its live
+            // color, so deleting and re-creating a router is no way around the switch rules.
             switch_identity::evaluate(&new, ctx, out);
             match discovery::resolve(snapshot, new) {
+                Ok(app) if has_available_pods(&app.live) || has_available_pods(&app.idle) => {
+                    extend_switch(out, check_switch(&app, &app.live, snapshot, ctx));
+                }
                 Ok(app) => standing_rules(&app, snapshot, ctx, out),
                 Err(err) => {
                     distinct_colors::evaluate(&new, &err, ctx, out);
@@ -150,37 +179,126 @@ fn review_router(
             switch_identity::evaluate(&new, ctx, out);
             let before = discovery::resolve(snapshot, old);
             let after = discovery::resolve(snapshot, new);
-            match (before, after) {
-                (Ok(before), Ok(after)) if before.live.color != after.live.color => {
-                    let target = *before.side(after.live.color).unwrap_or(&after.live);
-                    let findings = check_switch(&before, &target, snapshot, ctx);
-                    extend(
-                        out,
-                        findings.into_iter().filter(|f| f.rule != RuleId::BG003),
-                    );
-                }
-                (_, Ok(after)) => standing_rules(&after, snapshot, ctx, out),
-                (Ok(before), Err(DiscoveryError::SplitTraffic { .. })) => {
-                    // Part of the traffic moves to the idle color: it must be as ready
-                    // as for a full switch.
-                    let findings = check_switch(&before, &before.idle, snapshot, ctx);
-                    extend(
-                        out,
-                        findings.into_iter().filter(|f| f.rule != RuleId::BG003),
-                    );
-                }
-                (Ok(_), Err(err)) => {
-                    // The write would leave a working app undiscoverable: traffic to
-                    // both colors, to none, or to pods of the wrong app.
-                    if !distinct_colors::evaluate(&new, &err, ctx, out) {
-                        distinct_colors::evaluate_breaking_write(&new, &err, ctx, out);
-                    }
-                }
-                (Err(_), Err(err)) => {
-                    distinct_colors::evaluate(&new, &err, ctx, out);
-                }
+            judge_traffic_change(before, after, new, snapshot, ctx, out);
+        }
+    }
+}
+
+/// Judges a write that changes where an app's traffic goes, from the app as it
+/// resolved before to the app as it resolves after: a switch, a split, a broken app,
+/// or the app's standing rules.
+fn judge_traffic_change(
+    before: Result<App<'_>, DiscoveryError>,
+    after: Result<App<'_>, DiscoveryError>,
+    router_after: Router<'_>,
+    snapshot: &Snapshot<'_>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    match (before, after) {
+        (Ok(before), Ok(after)) if before.live.color != after.live.color => {
+            let target = *before.side(after.live.color).unwrap_or(&after.live);
+            extend_switch(out, check_switch(&before, &target, snapshot, ctx));
+        }
+        (_, Ok(after)) => standing_rules(&after, snapshot, ctx, out),
+        (Ok(before), Err(DiscoveryError::SplitTraffic { .. })) => {
+            // Part of the traffic moves to the idle color: it must be as ready
+            // as for a full switch.
+            extend_switch(out, check_switch(&before, &before.idle, snapshot, ctx));
+        }
+        (Ok(_), Err(err)) => {
+            // The write would leave a working app undiscoverable: traffic to
+            // both colors, to none, or to pods of the wrong app.
+            if !distinct_colors::evaluate(&router_after, &err, ctx, out) {
+                distinct_colors::evaluate_breaking_write(&router_after, &err, ctx, out);
             }
         }
+        (Err(_), Err(err)) => {
+            distinct_colors::evaluate(&router_after, &err, ctx, out);
+        }
+    }
+}
+
+/// A switch's findings, but BG003: the router write's requester was judged already.
+fn extend_switch(out: &mut Findings, findings: Vec<Finding>) {
+    extend(
+        out,
+        findings.into_iter().filter(|f| f.rule != RuleId::BG003),
+    );
+}
+
+/// Whether a color has pods that could take traffic now.
+fn has_available_pods(side: &ColorSide<'_>) -> bool {
+    side.deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
+        > 0
+}
+
+fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {
+    service.spec.as_ref()?.selector.as_ref()
+}
+
+/// BG011: a write that takes a router, or an HTTPRoute app's color Service, out of the
+/// guard's sight, judged on what it was.
+fn leaving_sight(
+    old: Router<'_>,
+    new: Router<'_>,
+    snapshot: &Snapshot<'_>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    let Some(how) = governed::router_leaves(&old, &new) else {
+        return;
+    };
+    if is_router(&old, snapshot) {
+        if let Ok(app) = discovery::resolve(snapshot, old) {
+            governed::evaluate_router(&app, &how, ctx, out);
+        }
+        return;
+    }
+    if let Router::Service(service) = old {
+        let name = service.name_any();
+        for app in discovery::route_apps_through(snapshot, &name) {
+            let side = [&app.live, &app.idle]
+                .into_iter()
+                .find(|side| side.service.is_some_and(|s| s.name_any() == name));
+            if let Some(side) = side.copied() {
+                let object = ObjectRef::new("Service", &snapshot.namespace, &name);
+                governed::evaluate_color(&app, &side, object, &how, ctx, out);
+            }
+        }
+    }
+}
+
+/// A write of an HTTPRoute app's color Service that changes its selector changes where
+/// the route's traffic goes: judged like a write of the route itself.
+fn review_color_service<'a>(
+    old: Option<Router<'a>>,
+    new: Option<Router<'a>>,
+    snapshot: &Snapshot<'a>,
+    ctx: &Context<'_>,
+    out: &mut Findings,
+) {
+    let (Some(Router::Service(old)), new) = (old, new) else {
+        return;
+    };
+    let new = match new {
+        Some(Router::Service(new)) => Some(new),
+        _ => None,
+    };
+    let name = old.name_any();
+    if selector(old) == new.and_then(selector) {
+        return;
+    }
+    let after = snapshot.with_service(&name, new);
+    for before in discovery::route_apps_through(snapshot, &name) {
+        let route = before.router;
+        switch_identity::evaluate(&route, ctx, out);
+        let resolved = discovery::resolve(&after, route);
+        judge_traffic_change(Ok(before), resolved, route, snapshot, ctx, out);
     }
 }
 
@@ -205,24 +323,26 @@ fn review_deployment(
     let Some(written) = new.or(old) else { return };
     let name = written.name_any();
     let Some(new) = new else {
-        for app in apps_with(snapshot, written) {
-            let side = *app.side_of_deployment(&name).expect("filtered");
+        for (app, side) in colors_of(snapshot, written) {
             warm_rollback::evaluate(&app, &side, None, ctx, out);
         }
         return;
     };
-    // The live color is judged on the stored state: its template is frozen and it
-    // cannot be scaled away.
+    // The live color is judged on the stored state: its template is frozen, it
+    // cannot be scaled away, and (with the previous color) it stays in the guard's sight.
     let mut live_of_an_app = false;
     if let Some(old) = old {
-        for app in apps_with(snapshot, old) {
-            if app.live.deployment_name() == name {
+        let leaves = governed::label_leaves(old.labels(), new.labels());
+        for (app, side) in colors_of(snapshot, old) {
+            if app.live.deployment_name() == side.deployment_name() {
                 live_of_an_app = true;
                 immutable_live::evaluate(&app, old, new, ctx, out);
             }
-            let side = *app.side_of_deployment(&name).expect("filtered");
             let replicas = new.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
             warm_rollback::evaluate(&app, &side, Some(replicas), ctx, out);
+            if let Some(how) = leaves.as_deref().filter(|_| app.is_labelled()) {
+                governed::evaluate_color(&app, &side, side.object_ref(), how, ctx, out);
+            }
         }
     }
     if live_of_an_app {

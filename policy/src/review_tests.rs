@@ -120,11 +120,12 @@ fn removing_the_app_label_from_a_router_is_privileged() {
         old: Some(Router::Service(fixture.service("api"))),
         new: Some(Router::Service(&unlabelled)),
     };
-    let findings = fixture.review(change);
-    assert_eq!(findings.len(), 1);
-    assert!(
-        findings[0]
-            .starts_with("BG003 switch-identity: user alice may not change the traffic of svc/api")
+    assert_eq!(
+        fixture.review(change),
+        [
+            "BG003 switch-identity: user alice may not change the traffic of svc/api: BlueGreenPolicy default allows only serviceaccount ci:deployer; run the switch from CI (kubectl bluegreen promote svc/api) or, in an emergency, as a member of the break-glass group",
+            "BG011 governed: svc/api routes traffic to the live color blue (Deployment api-blue); removing its bluegreen.dev/app label would take the app out of the guard's sight, so its next switch or deletion would not be judged; keep the label; to retire the app, delete svc/api as an identity allowed to switch, then remove the labels of its Deployments"
+        ]
     );
 }
 
@@ -503,5 +504,30 @@ mod pod_label_index {
             }
         }
         assert!(judged > 50, "{judged} writes judged");
+    }
+}
+
+/// kube-apiserver never sends a Deployment update whose object is named differently from
+/// its oldObject, but a guard in every release's write path must not panic on one: the
+/// colors are found by the stored object's name.
+#[test]
+fn an_update_whose_object_is_renamed_is_judged_without_panicking() {
+    let fixture = Fixture::service_app();
+    let old = fixture.deployment("api-blue");
+    let mut renamed = old.clone();
+    renamed.metadata.name = Some("something-else".into());
+    let mut nameless = old.clone();
+    nameless.metadata.name = None;
+    for new in [&renamed, &nameless] {
+        let findings = fixture.review(Change::Deployment {
+            old: Some(old),
+            new: Some(new),
+        });
+        assert!(findings.is_empty(), "{findings:?}");
+        let scale = fixture.review(Change::Scale {
+            deployment: new,
+            replicas: 0,
+        });
+        assert!(scale.is_empty(), "{scale:?}");
     }
 }

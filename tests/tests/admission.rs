@@ -434,12 +434,7 @@ async fn stale_resource_version_conflicts_before_admission() {
 
 /// A webhook entry pointing at a port nobody listens on.
 fn unreachable_webhook(failure_policy: &str) -> (Value, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("https://127.0.0.1:{port}/validate");
+    let url = format!("https://127.0.0.1:{}/validate", common::unused_port());
     let mut entry = json!({
         "name": "capture.bluegreen.dev",
         "clientConfig": {"url": url, "caBundle": ""},

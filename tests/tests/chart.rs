@@ -93,12 +93,43 @@ fn webhooks_cover_exactly_what_the_guard_evaluates() {
                 false
             ),
             (
+                "unlabelled-routes.bluegreen.dev".into(),
+                "Ignore".into(),
+                vec!["gateway.networking.k8s.io/httproutes CREATE,UPDATE".into()],
+                true
+            ),
+            (
                 "policies.bluegreen.dev".into(),
                 "Ignore".into(),
                 vec!["bluegreen.dev/bluegreenpolicies CREATE,UPDATE".into()],
                 false
             ),
         ]
+    );
+    // Only the routes the routers entry never sends: a guard that is down blocks none.
+    let unlabelled = webhooks
+        .iter()
+        .find(|w| w["name"] == "unlabelled-routes.bluegreen.dev")
+        .unwrap();
+    assert_eq!(
+        unlabelled["objectSelector"],
+        serde_json::json!({"matchExpressions": [{"key": "bluegreen.dev/app", "operator": "DoesNotExist"}]})
+    );
+    // Only a scale to zero can break a rule (BG008): no other scaling in the cluster depends on
+    // the guard. The Scale omits spec.replicas when it is 0.
+    let conditions: Vec<(&str, &Value)> = webhooks
+        .iter()
+        .filter_map(|w| Some((w["name"].as_str()?, w.get("matchConditions")?)))
+        .collect();
+    assert_eq!(
+        conditions,
+        [(
+            "scale.bluegreen.dev",
+            &serde_json::json!([{
+                "name": "scale-to-zero",
+                "expression": "!has(object.spec.replicas) || object.spec.replicas == 0"
+            }])
+        )]
     );
     for webhook in webhooks {
         assert_eq!(webhook["sideEffects"], "None");
@@ -116,7 +147,9 @@ fn webhooks_cover_exactly_what_the_guard_evaluates() {
             excluded["values"],
             serde_json::json!(["kube-system", "bluegreen-system"])
         );
-        if let Some(selector) = webhook.get("objectSelector") {
+        if let Some(selector) = webhook.get("objectSelector")
+            && webhook["name"] != "unlabelled-routes.bluegreen.dev"
+        {
             assert_eq!(
                 selector["matchExpressions"][0],
                 serde_json::json!({"key": "bluegreen.dev/app", "operator": "Exists"})
@@ -138,7 +171,7 @@ fn the_failure_policy_value_applies_to_workloads_but_never_to_routers() {
         .iter()
         .map(|w| w["failurePolicy"].as_str().unwrap())
         .collect();
-    assert_eq!(policies, ["Fail", "Ignore", "Ignore", "Ignore"]);
+    assert_eq!(policies, ["Fail", "Ignore", "Ignore", "Ignore", "Ignore"]);
     assert_eq!(config["webhooks"][0]["timeoutSeconds"], 3);
 }
 

@@ -8,69 +8,13 @@ use std::process::{Child, Command, Stdio};
 
 use bluegreen_e2e::e2e::apps::{self, BLUE_IMAGE, GREEN_IMAGE};
 use bluegreen_e2e::e2e::guard::Guard;
+use bluegreen_e2e::e2e::released::{
+    DRY_RUN_SWITCH, SWITCH, denied, release, release_with, selector_color,
+};
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
 use bluegreen_e2e::registry::{LocalRegistry, TestKey};
 use bluegreen_e2e::tls::TestCertificates;
 use serde_json::{Value, json};
-
-const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
-/// `kubectl patch` switching Service `api` to green.
-const SWITCH: &[&str] = &["patch", "svc", "api", "-p", SWITCH_TO_GREEN];
-/// The same switch, judged by admission but not stored.
-const DRY_RUN_SWITCH: &[&str] = &[
-    "patch",
-    "svc",
-    "api",
-    "--dry-run=server",
-    "-p",
-    SWITCH_TO_GREEN,
-];
-
-/// The Service-selector app (blue live) with `green_ready` of 3 green replicas
-/// available, the policy with `rules`, then the guard started and registered.
-async fn release(name: &str, green_ready: i64, rules: Value) -> (Cluster, Guard) {
-    release_with(name, apps::service_app("blue"), green_ready, rules).await
-}
-
-async fn release_with(
-    name: &str,
-    manifests: Vec<Value>,
-    green_ready: i64,
-    rules: Value,
-) -> (Cluster, Guard) {
-    let cluster = Cluster::start(name).await;
-    let mut objects = manifests;
-    objects.push(apps::policy(&cluster.namespace, rules));
-    cluster.apply(&objects).await;
-    cluster.set_rollout("api-blue", 3).await;
-    cluster.set_rollout("api-green", green_ready).await;
-    let guard = Guard::start(&cluster).await;
-    guard.register(&cluster, &[]).await;
-    (cluster, guard)
-}
-
-async fn selector_color(cluster: &Cluster) -> (String, String) {
-    let service = cluster
-        .get("v1", "Service", "api")
-        .await
-        .expect("service api");
-    (
-        service["spec"]["selector"]["color"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        service["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    )
-}
-
-fn denied(webhook: &str, message: &str) -> String {
-    format!(
-        "Error from server: admission webhook \"{webhook}.bluegreen.dev\" denied the request: {message}\n"
-    )
-}
 
 const UNREADY_GREEN: &str = "BG001 ready-target: green (Deployment api-green) is not ready to take traffic: 0/3 replicas updated, 0/3 replicas available; wait for the rollout (kubectl rollout status deployment/api-green) or fix its pods, then switch";
 
@@ -391,10 +335,17 @@ async fn a_policy_broken_while_the_guard_was_down_refuses_switches_and_the_servi
     e2e_remote_guard,
     ignore = "stops and restarts the guard, which only a guard the scenario started allows (BLUEGREEN_E2E_GUARD_URL is set)"
 )]
-async fn with_the_guard_down_switches_fail_closed_and_workloads_follow_the_failure_policy() {
+async fn with_the_guard_down_only_switches_scale_to_zero_and_governed_writes_wait_on_it() {
     let (cluster, mut guard) = release("down", 3, json!({})).await;
-    guard
-        .register(&cluster, &["--set=webhook.failurePolicy=Ignore"])
+    // An unrelated Deployment, as any other team's in the cluster.
+    cluster
+        .apply(&[json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "registry.example.com/web:1"}]}}}
+        })])
         .await;
     guard.stop();
     let address = guard
@@ -402,26 +353,48 @@ async fn with_the_guard_down_switches_fail_closed_and_workloads_follow_the_failu
         .trim_start_matches("https://")
         .trim_end_matches("/validate")
         .to_string();
+    let unreachable = |webhook: &str| {
+        format!(
+            "Error from server (InternalError): Internal error occurred: failed calling webhook \"{webhook}.bluegreen.dev\": failed to call webhook: Post \"https://{address}/validate?timeout=5s\": dial tcp {address}: connect: connection refused\n"
+        )
+    };
     let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        format!(
-            "Error from server (InternalError): Internal error occurred: failed calling webhook \"routers.bluegreen.dev\": failed to call webhook: Post \"https://{address}/validate?timeout=5s\": dial tcp {address}: connect: connection refused\n"
-        )
-    );
+    assert_eq!(stderr(&out), unreachable("routers"));
     assert_eq!(selector_color(&cluster).await.0, "blue");
-    // Deployments use the chart's failurePolicy value (Ignore here): the write goes through.
+
+    // The chart's default failurePolicy is Fail, yet scaling anything but to zero never
+    // waits on the guard: neither the unrelated Deployment nor a color.
+    for (deployment, replicas) in [("web", "--replicas=3"), ("api-green", "--replicas=4")] {
+        let out = cluster
+            .kubectl(Who::Ci, &["scale", "deployment", deployment, replicas])
+            .await;
+        assert_eq!(
+            (out.status.code(), stdout(&out), stderr(&out)),
+            (
+                Some(0),
+                format!("deployment.apps/{deployment} scaled\n"),
+                String::new()
+            )
+        );
+    }
     let out = cluster
         .kubectl(
             Who::Ci,
-            &["scale", "deployment", "api-green", "--replicas=4"],
+            &["scale", "deployment", "api-green", "--replicas=0"],
         )
         .await;
-    assert_eq!(
-        (out.status.code(), stdout(&out).as_str()),
-        (Some(0), "deployment.apps/api-green scaled\n")
-    );
+    assert_eq!(stderr(&out), unreachable("scale"));
+    let out = cluster
+        .kubectl(Who::Ci, &["label", "deployment", "api-green", "note=x"])
+        .await;
+    assert_eq!(stderr(&out), unreachable("workloads"));
+    let green = cluster
+        .get("apps/v1", "Deployment", "api-green")
+        .await
+        .unwrap();
+    assert_eq!(green["spec"]["replicas"], 4);
+    assert!(green["metadata"]["labels"].get("note").is_none());
 
     guard.restart().await;
     let out = cluster.kubectl(Who::Alice, SWITCH).await;

@@ -1,5 +1,5 @@
 //! The cache keeps trimmed objects (`bluegreen_guard::trim`). This table shows that
-//! trimming changes no decision: for writes that trigger every rule BG001–BG010,
+//! trimming changes no decision: for writes that trigger every rule BG001–BG011,
 //! `policy::review` finds exactly the same against the trimmed state as against the
 //! full objects, which carry every field a real cluster returns.
 
@@ -394,6 +394,33 @@ fn table() -> Vec<(&'static str, State, Write, &'static str)> {
             Write::UpdateDeployment {
                 old: deployment("blue"),
                 new: set_image(deployment("blue"), "registry.example.com/api:hotfix"),
+            },
+            "ci",
+        ),
+        (
+            "switch to a green without the app label (BG011)",
+            State::base().green(|g| {
+                g["metadata"]["labels"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("bluegreen.dev/app");
+            }),
+            Write::Switch { to: "green" },
+            "ci",
+        ),
+        (
+            "previous color unlabelled in the warm window (BG011)",
+            State::base(),
+            Write::UpdateDeployment {
+                old: deployment("green"),
+                new: {
+                    let mut g = deployment("green");
+                    g["metadata"]["labels"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("bluegreen.dev/app");
+                    g
+                },
             },
             "ci",
         ),

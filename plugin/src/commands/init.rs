@@ -141,7 +141,8 @@ pub fn generate(name: &str, namespace: &str, image: &str, port: i32, replicas: i
     ]
 }
 
-/// What adopting `router` takes, from the namespace's state.
+/// What adopting `router` takes, from the namespace's state. The router is labelled last:
+/// the guard refuses a labelled router whose colors are not (BG011).
 async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
     let state = cluster
         .read(Scope::Namespace, Routes::for_app(router))
@@ -152,12 +153,6 @@ async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
     let mut writes = Vec::new();
     match discover_router(&snapshot, router) {
         Ok(app) => {
-            if !app.router.labels().contains_key(APP_LABEL) {
-                writes.push(Write::Label {
-                    kind: router_kind,
-                    name: router.name.clone(),
-                });
-            }
             for side in [&app.live, &app.idle] {
                 if !side.deployment.labels().contains_key(APP_LABEL) {
                     writes.push(Write::Label {
@@ -173,6 +168,12 @@ async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
                     });
                 }
             }
+            if !app.router.labels().contains_key(APP_LABEL) {
+                writes.push(Write::Label {
+                    kind: router_kind,
+                    name: router.name.clone(),
+                });
+            }
         }
         Err(DiscoveryError::OnlyOneColor {
             key,
@@ -184,15 +185,15 @@ async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
                 .deployment(&deployment)
                 .with_context(|| format!("deployment/{deployment} vanished while reading"))?;
             writes.push(Write::Label {
-                kind: router_kind,
-                name: router.name.clone(),
-            });
-            writes.push(Write::Label {
                 kind: Labelled::Deployment,
                 name: deployment.clone(),
             });
             let copy = second_color(live, &key, &color, other_color(&color)?, &router.name)?;
             writes.push(Write::Create(copy));
+            writes.push(Write::Label {
+                kind: router_kind,
+                name: router.name.clone(),
+            });
         }
         Err(DiscoveryError::NoColorLabel { key, .. }) => bail!(
             "{router}: its selector has no {key:?} label, so it does not pick a color yet. Adopting it changes live pods, so do it in steps: add `{key}: blue` to the Deployment's pod template labels and wait for the rollout, then add `{key}: blue` to the Service's selector, then re-run `kubectl bluegreen init {router}`"

@@ -42,7 +42,7 @@ impl ReplicaStatus {
         }
     }
 
-    fn to_json(self) -> serde_json::Value {
+    pub(crate) fn to_json(self) -> serde_json::Value {
         let mut conditions = vec![json!({"type": "Available", "status": "True"})];
         if self.deadline_exceeded {
             conditions.push(json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}));

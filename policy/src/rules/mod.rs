@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod config_parity;
 pub mod distinct_colors;
+pub mod governed;
 pub mod immutable_live;
 pub mod netpol_parity;
 pub mod readiness_probes;
@@ -68,11 +69,13 @@ pub(crate) fn describe_side(side: &ColorSide<'_>) -> String {
     format!("{} (Deployment {})", side.color, side.deployment_name())
 }
 
-/// The rules that judge an app as it stands, without a switch: config parity (BG004),
-/// NetworkPolicy parity (BG005), signed images (BG006) and readiness probes (BG007).
+/// The rules that judge an app as it stands, without a switch: labelled colors under a
+/// labelled router (BG011), config parity (BG004), NetworkPolicy parity (BG005), signed
+/// images (BG006) and readiness probes (BG007).
 /// This is what the offline `check` and `status` report.
 pub fn check_app(app: &App<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> Vec<Finding> {
     let mut out = Findings::default();
+    governed::evaluate_colors(app, ctx, &mut out);
     config_parity::evaluate(&app.idle, &app.live, ctx, &mut out);
     netpol_parity::evaluate(app, snapshot, ctx, &mut out);
     for side in [&app.live, &app.idle] {
@@ -84,7 +87,7 @@ pub fn check_app(app: &App<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> V
 
 /// Everything a switch of `app` to its `target` color must pass: the target is ready
 /// (BG001) and big enough (BG002), the requester may switch (BG003), and the app's
-/// standing rules hold (BG004–BG007). BG010 holds by construction: `app` resolved.
+/// standing rules hold (BG011, BG004–BG007). BG010 holds by construction: `app` resolved.
 pub fn check_switch(
     app: &App<'_>,
     target: &ColorSide<'_>,
@@ -96,6 +99,7 @@ pub fn check_switch(
     ready_target::evaluate(target, ctx, &mut out);
     capacity::evaluate(target, current, snapshot, ctx, &mut out);
     switch_identity::evaluate(&app.router, ctx, &mut out);
+    governed::evaluate_colors(app, ctx, &mut out);
     config_parity::evaluate(target, current, ctx, &mut out);
     netpol_parity::evaluate(app, snapshot, ctx, &mut out);
     for side in [target, current] {

@@ -22,6 +22,18 @@ pub fn is_allowed(identities: &SwitchIdentities, requester: &Requester) -> bool 
         })
 }
 
+/// The requester and the policy's break-glass group, when the requester is a member:
+/// such a change is allowed, and always audited.
+pub fn break_glass<'c>(ctx: &Context<'c>) -> Option<(&'c str, &'c str)> {
+    let requester = ctx.requester?;
+    let group = ctx.policy.switch_identities.break_glass_group.as_deref()?;
+    requester
+        .groups
+        .iter()
+        .any(|g| g == group)
+        .then_some((requester.username.as_str(), group))
+}
+
 /// Checks who asks for a privileged change of `router` (a switch, a router created or
 /// deleted, the app label removed). Members of the break-glass group pass but are
 /// always audited. Without a requester (offline check) there is nothing to judge.
@@ -34,17 +46,13 @@ pub fn evaluate(router: &Router<'_>, ctx: &Context<'_>, out: &mut Findings) {
         return;
     }
     let reference = router.reference();
-    if let Some(group) = identities
-        .break_glass_group
-        .as_ref()
-        .filter(|g| requester.groups.contains(g))
-    {
+    if let Some((user, group)) = break_glass(ctx) {
         if ctx.action(RuleId::BG003) != Action::Off {
             out.push(
                 Action::Audit,
                 RuleId::BG003,
                 router.object_ref(),
-                format!("user {} changed the traffic of {reference} as a member of break-glass group {group}", requester.username),
+                format!("user {user} changed the traffic of {reference} as a member of break-glass group {group}"),
                 "review this break-glass switch; routine switches belong to CI".to_string(),
             );
         }

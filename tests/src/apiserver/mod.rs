@@ -1,7 +1,7 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
 //! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
-//! subresources, discovery, and validating admission webhooks called exactly like
-//! kube-apiserver 1.36 calls them (see `tests/captures`). Also the Service/Pod
+//! subresources, discovery, and validating admission webhooks (rules, selectors, CEL
+//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`). Also the Service/Pod
 //! proxy and `SelfSubjectReview`. No controllers run: the Deployment status helpers also keep
 //! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
 //!

@@ -24,11 +24,17 @@ pub fn from_deployment(deployment: &Value) -> Value {
     let current = object::at(deployment, &["status", "replicas"])
         .and_then(Value::as_i64)
         .unwrap_or(0);
+    // autoscaling/v1 ScaleSpec's replicas is omitempty: a Scale to 0 has an empty spec.
+    let spec = if replicas == 0 {
+        json!({})
+    } else {
+        json!({ "replicas": replicas })
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": replicas},
+        "spec": spec,
         "status": {"replicas": current, "selector": selector_string(deployment)},
     })
 }

@@ -294,6 +294,22 @@ impl ApiError {
         Self::new(Status::failure(401, Some("Unauthorized"), "Unauthorized"))
     }
 
+    /// 403 Forbidden: `<resource> ["<name>" ]is forbidden: <cause>`, kube-apiserver's `NewForbidden`.
+    pub fn forbidden_because(resource: &ResourceType, name: Option<&str>, cause: &str) -> Self {
+        let subject = match name {
+            Some(name) => format!("{} \"{name}\"", resource.qualified_name()),
+            None => resource.qualified_name(),
+        };
+        Self::new(
+            Status::failure(
+                403,
+                Some("Forbidden"),
+                format!("{subject} is forbidden: {cause}"),
+            )
+            .with_details(StatusDetails::for_resource(resource, name)),
+        )
+    }
+
     /// RBAC's refusal: `<resource> ["<name>" ]is forbidden: User "<user>" cannot <verb> resource ...`.
     pub fn forbidden(
         resource: &ResourceType,
@@ -303,10 +319,6 @@ impl ApiError {
         user: &str,
         verb: &str,
     ) -> Self {
-        let subject = match name {
-            Some(name) => format!("{} \"{name}\"", resource.qualified_name()),
-            None => resource.qualified_name(),
-        };
         let resource_path = match subresource {
             Some(sub) => format!("{}/{sub}", resource.plural),
             None => resource.plural.to_string(),
@@ -315,17 +327,13 @@ impl ApiError {
             Some(ns) => format!("in the namespace \"{ns}\""),
             None => "at the cluster scope".to_string(),
         };
-        Self::new(
-            Status::failure(
-                403,
-                Some("Forbidden"),
-                format!(
-                    "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource_path}\" \
-                     in API group \"{}\" {scope}",
-                    resource.group
-                ),
-            )
-            .with_details(StatusDetails::for_resource(resource, name)),
+        Self::forbidden_because(
+            resource,
+            name,
+            &format!(
+                "User \"{user}\" cannot {verb} resource \"{resource_path}\" in API group \"{}\" {scope}",
+                resource.group
+            ),
         )
     }
 

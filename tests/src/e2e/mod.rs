@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod guard;
+pub mod released;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

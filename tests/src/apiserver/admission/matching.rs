@@ -1,14 +1,16 @@
 //! Which webhooks of the stored ValidatingWebhookConfigurations a request must be sent to:
-//! rules (groups, versions, resources incl. subresources, operations, scope), namespaceSelector
-//! and objectSelector (new OR old object), like kube-apiserver's webhook dispatcher.
+//! rules (groups, versions, resources incl. subresources, operations, scope), namespaceSelector,
+//! objectSelector (new OR old object), then matchConditions, like kube-apiserver's webhook
+//! dispatcher.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::Attributes;
+use super::{Attributes, conditions, webhook_name};
 use crate::apiserver::object;
 use crate::apiserver::selector::LabelSelector;
+use crate::apiserver::status::ApiError;
 
 fn strings(value: Option<&Value>) -> Vec<&str> {
     value
@@ -63,8 +65,33 @@ fn rule_matches(rule: &Value, attributes: &Attributes<'_>, exact_versions: bool)
 }
 
 /// Whether `webhook` (one entry of a configuration's `webhooks`) is called for the request.
-/// `namespace_labels` are the labels of the request's Namespace object.
+/// `namespace_labels` are the labels of the request's Namespace object. `Err` is the request's
+/// refusal: an invalid selector, or a matchCondition that failed under failurePolicy Fail.
 pub fn webhook_applies(
+    webhook: &Value,
+    attributes: &Attributes<'_>,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+) -> Result<bool, ApiError> {
+    let selected =
+        rules_and_selectors_match(webhook, attributes, namespace_labels).map_err(|detail| {
+            ApiError::internal(format!(
+                "failed calling webhook \"{}\": invalid selector: {detail}",
+                webhook_name(webhook)
+            ))
+        })?;
+    if !selected {
+        return Ok(false);
+    }
+    // The refusal of kube-apiserver's ShouldCallHook (k8s.io/apiserver,
+    // pkg/admission/plugin/webhook/generic/webhook.go): NewForbidden(resource, name, <errors>).
+    conditions::matches(webhook, attributes).map_err(|cause| {
+        let name = Some(attributes.name).filter(|name| !name.is_empty());
+        ApiError::forbidden_because(attributes.resource, name, &cause)
+    })
+}
+
+/// Whether the rules, namespaceSelector and objectSelector match; `Err` names an invalid selector.
+fn rules_and_selectors_match(
     webhook: &Value,
     attributes: &Attributes<'_>,
     namespace_labels: Option<&BTreeMap<String, String>>,

@@ -1,9 +1,10 @@
 //! Validating admission through webhooks, as kube-apiserver does it: the matching webhooks of
-//! every stored ValidatingWebhookConfiguration are called in parallel with an AdmissionReview
-//! v1; a denial, or a failure under `failurePolicy: Fail`, refuses the request; warnings are
-//! passed back to the client even when the request is refused.
+//! every stored ValidatingWebhookConfiguration (rules, selectors, then matchConditions) are called
+//! in parallel with an AdmissionReview v1; a denial, or a failure under `failurePolicy: Fail`,
+//! refuses the request; warnings are passed back to the client even when the request is refused.
 
 mod client;
+mod conditions;
 mod matching;
 mod review;
 
@@ -91,15 +92,14 @@ pub async fn validate(store: &Store, attributes: &Attributes<'_>) -> Result<Vec<
             .into_iter()
             .flatten()
         {
+            // Like kube-apiserver, an invalid selector or a failing matchCondition refuses the
+            // request before any webhook is called.
             match matching::webhook_applies(webhook, attributes, namespace_labels.as_ref()) {
                 Ok(true) => calls.push(call(webhook, attributes)),
                 Ok(false) => {}
-                Err(detail) => {
-                    let name = webhook_name(webhook);
+                Err(error) => {
                     return Err(Refusal {
-                        error: ApiError::internal(format!(
-                            "failed calling webhook \"{name}\": invalid selector: {detail}"
-                        )),
+                        error,
                         warnings: Vec::new(),
                     });
                 }
@@ -138,9 +138,14 @@ fn webhook_name(webhook: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// `failurePolicy: Ignore`; Fail is the default.
+fn ignores_failures(webhook: &Value) -> bool {
+    webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore")
+}
+
 async fn call(webhook: &Value, attributes: &Attributes<'_>) -> Verdict {
     let name = webhook_name(webhook).to_string();
-    let ignore = webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore");
+    let ignore = ignores_failures(webhook);
     let failed = |detail: String| Verdict::Failed {
         cause: format!("failed calling webhook \"{name}\": {detail}"),
         ignore,

@@ -53,7 +53,7 @@ struct Review<'a> {
     request: Request<'a>,
 }
 
-pub fn request_body(uid: &str, attributes: &Attributes<'_>) -> Vec<u8> {
+fn request<'a>(uid: &'a str, attributes: &'a Attributes<'_>) -> Request<'a> {
     let (group, version, kind) = attributes.kind;
     let resource = attributes.resource;
     let gvk = || GroupVersionKind {
@@ -66,29 +66,46 @@ pub fn request_body(uid: &str, attributes: &Attributes<'_>) -> Vec<u8> {
         version: resource.version,
         resource: resource.plural,
     };
+    Request {
+        uid,
+        kind: gvk(),
+        resource: gvr(),
+        sub_resource: attributes.subresource,
+        request_kind: gvk(),
+        request_resource: gvr(),
+        request_sub_resource: attributes.subresource,
+        name: attributes.name,
+        namespace: attributes.namespace,
+        operation: attributes.operation.as_str(),
+        user_info: attributes.user,
+        object: attributes.object,
+        old_object: attributes.old_object,
+        dry_run: attributes.dry_run,
+        options: &attributes.options,
+    }
+}
+
+pub fn request_body(uid: &str, attributes: &Attributes<'_>) -> Vec<u8> {
     let review = Review {
         kind: "AdmissionReview",
         api_version: "admission.k8s.io/v1",
-        request: Request {
-            uid,
-            kind: gvk(),
-            resource: gvr(),
-            sub_resource: attributes.subresource,
-            request_kind: gvk(),
-            request_resource: gvr(),
-            request_sub_resource: attributes.subresource,
-            name: attributes.name,
-            namespace: attributes.namespace,
-            operation: attributes.operation.as_str(),
-            user_info: attributes.user,
-            object: attributes.object,
-            old_object: attributes.old_object,
-            dry_run: attributes.dry_run,
-            options: &attributes.options,
-        },
+        request: request(uid, attributes),
     };
     // Serializing plain data into a Vec cannot fail.
     serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// The `request` variable of CEL expressions (matchConditions): the AdmissionRequest kube-apiserver
+/// builds for them, with an empty uid and null objects (those are the `object` and `oldObject`
+/// variables).
+pub fn cel_request(attributes: &Attributes<'_>) -> Value {
+    let request = Request {
+        object: None,
+        old_object: None,
+        ..request("", attributes)
+    };
+    // Serializing plain data into a Value cannot fail.
+    serde_json::to_value(request).unwrap_or_default()
 }
 
 /// The parts of an AdmissionResponse kube-apiserver acts on.

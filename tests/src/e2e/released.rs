@@ -1,0 +1,71 @@
+//! The starting point of the guard's scenarios: an app released with the guard running
+//! and registered with the chart's webhook configuration, and what they assert with.
+
+use serde_json::Value;
+
+use super::Cluster;
+use super::apps;
+use super::guard::Guard;
+
+/// The merge patch that points Service `api` at green.
+pub const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
+/// `kubectl patch` switching Service `api` to green.
+pub const SWITCH: &[&str] = &["patch", "svc", "api", "-p", SWITCH_TO_GREEN];
+/// The same switch, judged by admission but not stored.
+pub const DRY_RUN_SWITCH: &[&str] = &[
+    "patch",
+    "svc",
+    "api",
+    "--dry-run=server",
+    "-p",
+    SWITCH_TO_GREEN,
+];
+
+/// The Service-selector app (blue live) with `green_ready` of 3 green replicas
+/// available, the policy with `rules`, then the guard started and registered.
+pub async fn release(name: &str, green_ready: i64, rules: Value) -> (Cluster, Guard) {
+    release_with(name, apps::service_app("blue"), green_ready, rules).await
+}
+
+/// Like [`release`] with other manifests (their Deployments `api-blue` and `api-green`).
+pub async fn release_with(
+    name: &str,
+    manifests: Vec<Value>,
+    green_ready: i64,
+    rules: Value,
+) -> (Cluster, Guard) {
+    let cluster = Cluster::start(name).await;
+    let mut objects = manifests;
+    objects.push(apps::policy(&cluster.namespace, rules));
+    cluster.apply(&objects).await;
+    cluster.set_rollout("api-blue", 3).await;
+    cluster.set_rollout("api-green", green_ready).await;
+    let guard = Guard::start(&cluster).await;
+    guard.register(&cluster, &[]).await;
+    (cluster, guard)
+}
+
+/// Service `api`'s color and resourceVersion, to show a refused write changed nothing.
+pub async fn selector_color(cluster: &Cluster) -> (String, String) {
+    let service = cluster
+        .get("v1", "Service", "api")
+        .await
+        .expect("service api");
+    (
+        service["spec"]["selector"]["color"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        service["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+/// What kubectl prints when the chart's webhook `<webhook>.bluegreen.dev` refuses a write.
+pub fn denied(webhook: &str, message: &str) -> String {
+    format!(
+        "Error from server: admission webhook \"{webhook}.bluegreen.dev\" denied the request: {message}\n"
+    )
+}
