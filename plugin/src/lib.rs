@@ -9,7 +9,6 @@ pub mod cluster;
 pub mod commands;
 pub mod exit;
 pub mod files;
-pub mod history;
 pub mod live;
 pub mod output;
 pub mod rollout;
@@ -22,9 +21,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
 use crate::cluster::Cluster;
-use crate::commands::{
-    deploy, history as history_command, init, list, promote, retire, rollback, status, verify,
-};
+use crate::commands::{deploy, history, init, list, promote, retire, rollback, status, verify};
 use crate::exit::Outcome;
 
 /// Logs go to stderr, quiet unless asked (`-v`, or `RUST_LOG`).
@@ -97,7 +94,7 @@ async fn run_with_cluster(
         Command::Promote(args) => promote::run(&cluster, args, format).await,
         Command::Rollback(args) => rollback::run(&cluster, args, format).await,
         Command::Retire(args) => retire::run(&cluster, args).await,
-        Command::History(args) => history_command::run(&cluster, args, format).await,
+        Command::History(args) => history::run(&cluster, args, format).await,
         Command::Check(args) => {
             let router = args.app.as_ref().context("check needs an app or -f")?;
             check::run_live(&cluster, router, args, format).await

@@ -3,8 +3,6 @@
 //! history in the same write. Interrupting the plugin can never leave half a switch,
 //! and a lost race is a 409 that is reported, never retried into a second switch.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context as _, Result, bail};
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use jiff::Timestamp;
@@ -13,12 +11,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams, PostParams};
 use policy::app::{RouterKind, RouterRef};
-use policy::contract::{HISTORY_ANNOTATION, LIVE_SINCE_ANNOTATION, PREVIOUS_COLOR_ANNOTATION};
+use policy::contract::HISTORY_ANNOTATION;
+use policy::record;
 use policy::{App, ColorSide, Router};
 use serde_json::{Value, json};
 
 use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
-use crate::history::{self, Images, Switch};
 
 /// The field manager of every write the plugin makes.
 pub const FIELD_MANAGER: &str = "kubectl-bluegreen";
@@ -57,22 +55,12 @@ impl SwitchPlan {
             Router::HttpRoute(r) => r.resource_version(),
         }
         .with_context(|| format!("{router} has no resourceVersion; read it from the API server"))?;
-        let previous = history::read(app.router.annotations()).with_context(|| {
+        let previous = record::read(app.router.annotations()).with_context(|| {
             format!(
                 "{router}: annotation {HISTORY_ANNOTATION} is not the JSON the plugin writes; fix it or remove it (kubectl annotate {router} {HISTORY_ANNOTATION}-)"
             )
         })?;
-        let images = BTreeMap::from([side_images(&app.live), side_images(&app.idle)]);
-        let history = history::append(
-            previous,
-            Switch {
-                time: now,
-                from: app.live.color.to_string(),
-                to: app.idle.color.to_string(),
-                images,
-                by: by.map(str::to_string),
-            },
-        );
+        let annotations = record::of_switch(app, app.idle.color, previous, now, by);
         let spec = match app.router {
             Router::Service(_) => json!({"selector": {&app.color_label: app.idle.color}}),
             Router::HttpRoute(route) => json!({"rules": switched_rules(route, app)?}),
@@ -80,11 +68,7 @@ impl SwitchPlan {
         let patch = json!({
             "metadata": {
                 "resourceVersion": resource_version,
-                "annotations": {
-                    LIVE_SINCE_ANNOTATION: now.to_string(),
-                    PREVIOUS_COLOR_ANNOTATION: app.live.color,
-                    HISTORY_ANNOTATION: serde_json::to_string(&history)?,
-                },
+                "annotations": annotations,
             },
             "spec": spec,
         });
@@ -192,15 +176,6 @@ fn reference<K: kube::Resource<DynamicType = ()>>(object: &K) -> ObjectReference
         resource_version: meta.resource_version.clone(),
         field_path: None,
     }
-}
-
-fn side_images(side: &ColorSide<'_>) -> (String, Images) {
-    let images = side
-        .images()
-        .into_iter()
-        .map(|(container, image)| (container.to_string(), image.to_string()))
-        .collect();
-    (side.color.to_string(), images)
 }
 
 /// The route's rules with traffic moved from the live color's Service to the idle

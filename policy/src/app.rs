@@ -194,6 +194,17 @@ impl<'a> ColorSide<'a> {
             .unwrap_or(1)
     }
 
+    /// Whether the Deployment has available pods: a router that selects this color
+    /// sends traffic to it at once.
+    pub fn has_available_pods(&self) -> bool {
+        self.deployment
+            .status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0)
+            > 0
+    }
+
     /// The pod template's spec.
     pub fn pod_spec(&self) -> Option<&'a PodSpec> {
         pod_spec(self.deployment)

@@ -17,6 +17,7 @@ pub mod discovery;
 pub mod finding;
 pub mod images;
 pub mod manifest;
+pub mod record;
 pub mod review;
 pub mod rules;
 pub mod snapshot;

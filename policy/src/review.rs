@@ -163,7 +163,7 @@ fn review_router(
             // color, so deleting and re-creating a router is no way around the switch rules.
             switch_identity::evaluate(&new, ctx, out);
             match discovery::resolve(snapshot, new) {
-                Ok(app) if has_available_pods(&app.live) || has_available_pods(&app.idle) => {
+                Ok(app) if app.live.has_available_pods() || app.idle.has_available_pods() => {
                     extend_switch(out, check_switch(&app, &app.live, snapshot, ctx));
                 }
                 Ok(app) => standing_rules(&app, snapshot, ctx, out),
@@ -225,16 +225,6 @@ fn extend_switch(out: &mut Findings, findings: Vec<Finding>) {
         out,
         findings.into_iter().filter(|f| f.rule != RuleId::BG003),
     );
-}
-
-/// Whether a color has pods that could take traffic now.
-fn has_available_pods(side: &ColorSide<'_>) -> bool {
-    side.deployment
-        .status
-        .as_ref()
-        .and_then(|s| s.available_replicas)
-        .unwrap_or(0)
-        > 0
 }
 
 fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {

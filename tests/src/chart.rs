@@ -75,9 +75,42 @@ pub fn one<'a>(manifests: &'a [Value], kind: &str) -> &'a Value {
 /// (the guard runs as a local process, not behind a Service) and trusting `ca_bundle`.
 pub fn webhook_configuration(values: &[&str], url: &str, ca_bundle: &str) -> Value {
     let manifests = render(values);
-    let mut config = one(&manifests, "ValidatingWebhookConfiguration").clone();
+    pointed_at(
+        one(&manifests, "ValidatingWebhookConfiguration"),
+        |_| url.to_string(),
+        ca_bundle,
+    )
+}
+
+/// The chart's Validating- and MutatingWebhookConfiguration, every webhook pointed at
+/// the guard serving at `origin` (`https://host:port`) on the path the chart gives it.
+pub fn webhook_configurations(values: &[&str], origin: &str, ca_bundle: &str) -> Vec<Value> {
+    let manifests = render(values);
+    [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ]
+    .into_iter()
+    .map(|kind| {
+        pointed_at(
+            one(&manifests, kind),
+            |path| format!("{origin}{path}"),
+            ca_bundle,
+        )
+    })
+    .collect()
+}
+
+/// A rendered webhook configuration whose webhooks call `url(path)` instead of the
+/// chart's Service at `path`.
+fn pointed_at(config: &Value, url: impl Fn(&str) -> String, ca_bundle: &str) -> Value {
+    let mut config = config.clone();
     for webhook in config["webhooks"].as_array_mut().expect("webhooks") {
-        webhook["clientConfig"] = serde_json::json!({"url": url, "caBundle": ca_bundle});
+        let path = webhook["clientConfig"]["service"]["path"]
+            .as_str()
+            .unwrap_or("/validate")
+            .to_string();
+        webhook["clientConfig"] = serde_json::json!({"url": url(&path), "caBundle": ca_bundle});
     }
     config
 }

@@ -176,6 +176,49 @@ fn the_failure_policy_value_applies_to_workloads_but_never_to_routers() {
 }
 
 #[test]
+fn switches_are_recorded_by_a_mutating_webhook_scoped_like_the_routers() {
+    let manifests = render(&[]);
+    let secret = one(&manifests, "Secret");
+    let config = one(&manifests, "MutatingWebhookConfiguration");
+    let validating = one(&manifests, "ValidatingWebhookConfiguration");
+    let routers = &validating["webhooks"][0];
+    let webhooks = config["webhooks"].as_array().unwrap();
+    assert_eq!(webhooks.len(), 1);
+    let records = &webhooks[0];
+    assert_eq!(records["name"], "records.bluegreen.dev");
+    assert_eq!(records["clientConfig"]["service"]["path"], "/mutate");
+    assert_eq!(
+        records["clientConfig"]["caBundle"],
+        secret["data"]["ca.crt"]
+    );
+    assert_eq!(records["failurePolicy"], "Fail");
+    assert_eq!(records["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(records["sideEffects"], "None");
+    // What waits on it when the guard is down waits on routers.bluegreen.dev anyway.
+    assert_eq!(records["objectSelector"], routers["objectSelector"]);
+    assert_eq!(records["namespaceSelector"], routers["namespaceSelector"]);
+    let operations: Vec<(&Value, &Value)> = records["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| (&rule["resources"], &rule["operations"]))
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            (
+                &serde_json::json!(["services"]),
+                &serde_json::json!(["CREATE", "UPDATE"])
+            ),
+            (
+                &serde_json::json!(["httproutes"]),
+                &serde_json::json!(["CREATE", "UPDATE"])
+            )
+        ]
+    );
+}
+
+#[test]
 fn the_generated_ca_signs_the_serving_certificate_and_is_the_ca_bundle() {
     let manifests = render(&[]);
     let secret = one(&manifests, "Secret");

@@ -201,6 +201,11 @@ impl Guard {
         &self.cache
     }
 
+    /// The time decisions are made at.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Judges one request from what is known now, without I/O: image verdicts only
     /// from the verifier's cache (offline reviews, benchmarks). Never fails: an
     /// unreadable request is refused with a reason.
@@ -327,7 +332,7 @@ impl Guard {
                 Some(change) => {
                     let context = Context {
                         policy: &policy,
-                        now: self.clock.now(),
+                        now: self.now(),
                         requester: Some(&requester),
                         images: &images.verdicts,
                     };

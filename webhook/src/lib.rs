@@ -16,6 +16,7 @@ pub mod images;
 mod managed_fields;
 pub mod metrics;
 pub mod offline;
+pub mod record;
 pub mod server;
 pub mod tls;
 pub mod trim;

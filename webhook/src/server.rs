@@ -48,10 +48,12 @@ impl AppState {
     }
 }
 
-/// The admission routes: `POST /validate` for AdmissionReview v1.
+/// The admission routes for AdmissionReview v1: `POST /validate` judges a write,
+/// `POST /mutate` records a switch on its router.
 pub fn admission_router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     Router::new()
         .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -79,6 +81,13 @@ struct Summary {
 
 async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, Error> {
     let json = answer(&state, &body).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, Error> {
+    let review = parse_review(&body)
+        .inspect_err(|err| tracing::warn!(error = %err, "unreadable request"))?;
+    let json = state.guard.record(review).into_json();
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 

@@ -75,7 +75,7 @@ clientConfig:
   service:
     name: {{ include "guard.serviceName" .root }}
     namespace: {{ .root.Release.Namespace }}
-    path: /validate
+    path: {{ .path | default "/validate" }}
     port: 443
   {{- if .caBundle }}
   caBundle: {{ .caBundle }}

@@ -5,8 +5,8 @@ use anyhow::{Context as _, Result};
 use crate::cli::{AppArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
-use crate::history::{self, Switch};
 use crate::output::{Table, print, print_data};
+use policy::record::{self, Switch};
 
 /// The table of switches, oldest first.
 pub fn render(switches: &[Switch]) -> String {
@@ -37,7 +37,7 @@ pub fn render(switches: &[Switch]) -> String {
 /// `history APP`.
 pub async fn run(cluster: &Cluster, args: &AppArgs, format: OutputFormat) -> Result<Outcome> {
     let annotations = cluster.router_annotations(&args.app).await?;
-    let switches = history::read(&annotations)
+    let switches = record::read(&annotations)
         .with_context(|| format!("{}: the history annotation is not valid JSON", args.app))?;
     match format {
         OutputFormat::Table if switches.is_empty() => print(&format!(
@@ -60,7 +60,7 @@ mod tests {
         let objects = fixtures::objects();
         let snapshot = fixtures::snapshot(&objects, "shop");
         let app = fixtures::app(&snapshot, "svc/api");
-        let switches = history::read(app.router.annotations()).unwrap();
+        let switches = record::read(app.router.annotations()).unwrap();
         insta::assert_snapshot!(render(&switches));
     }
 }

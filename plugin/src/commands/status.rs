@@ -23,10 +23,10 @@ use serde::de::DeserializeOwned;
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
-use crate::history::{self, Images, Switch};
 use crate::live::LiveApp;
 use crate::output::{FindingView, Table, Tone, print, styled, styled_action};
 use crate::rollout::not_ready;
+use policy::record::{self, Images, Switch};
 
 /// How many switches `status` shows.
 const RECENT_SWITCHES: usize = 5;
@@ -134,7 +134,7 @@ impl AppStatus {
         let live = ColorStatus::new(&app.live);
         let healthy =
             live.not_ready.is_none() && !findings.iter().any(|f| f.action == Action::Deny);
-        let mut recorded = history::read(app.router.annotations()).unwrap_or_default();
+        let mut recorded = record::read(app.router.annotations()).unwrap_or_default();
         let excess = recorded.len().saturating_sub(RECENT_SWITCHES);
         recorded.drain(..excess);
         AppStatus {

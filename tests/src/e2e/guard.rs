@@ -154,16 +154,17 @@ impl Guard {
         self.wait_ready().await;
     }
 
-    /// The chart's ValidatingWebhookConfiguration (with `values`), pointed at this guard.
-    pub fn webhook_configuration(&self, values: &[&str]) -> Value {
-        chart::webhook_configuration(values, &self.url, &self.ca_bundle)
-    }
-
-    /// Registers the chart's webhook configuration with the cluster (on a real cluster,
-    /// renamed for the scenario and limited to its namespaces).
+    /// Registers the chart's webhook configurations, validating and mutating (with
+    /// `values`), pointed at this guard (on a real cluster, renamed for the scenario and
+    /// limited to its namespaces).
     pub async fn register(&self, cluster: &Cluster, values: &[&str]) {
-        let configuration = cluster.scoped_webhooks(self.webhook_configuration(values));
-        cluster.apply(&[configuration]).await;
+        let origin = self.url.trim_end_matches("/validate");
+        let configurations: Vec<Value> =
+            chart::webhook_configurations(values, origin, &self.ca_bundle)
+                .into_iter()
+                .map(|configuration| cluster.scoped_webhooks(configuration))
+                .collect();
+        cluster.apply(&configurations).await;
     }
 }
 

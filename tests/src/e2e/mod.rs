@@ -115,6 +115,8 @@ const CLUSTER_RULES: &[(&str, &str, &[&str])] = &[
 ];
 const NAMESPACE_RULES: &[(&str, &str, &[&str])] = &[
     ("", "services", WRITE),
+    // Helm keeps its releases in Secrets of the release's namespace.
+    ("", "secrets", WRITE),
     ("", "pods", WRITE),
     ("", "events", WRITE),
     ("apps", "deployments", WRITE),
@@ -214,6 +216,13 @@ impl Cluster {
     /// such as BlueGreenPolicies); unchanged on the test API server.
     pub fn unique_name(&self, name: &str) -> String {
         format!("{name}{}", self.suffix)
+    }
+
+    /// A folder of the scenario's own, created on first use (e.g. helm's cache).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("scratch folder");
+        path
     }
 
     /// A kubeconfig file for `who`, defaulting to the scenario's namespace.
@@ -584,6 +593,7 @@ impl Cluster {
             "Namespace"
                 | "BlueGreenPolicy"
                 | "ValidatingWebhookConfiguration"
+                | "MutatingWebhookConfiguration"
                 | "ValidatingAdmissionPolicy"
                 | "ValidatingAdmissionPolicyBinding"
                 | "ClusterRole"

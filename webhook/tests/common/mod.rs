@@ -196,7 +196,12 @@ impl Cluster {
 
 /// POSTs a body to `/validate` of `router`.
 pub async fn post(router: Router, body: impl Into<Body>) -> (StatusCode, Value) {
-    let request = Request::post("/validate")
+    post_to(router, "/validate", body).await
+}
+
+/// POSTs a body to `path` of `router`.
+pub async fn post_to(router: Router, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    let request = Request::post(path)
         .header("content-type", "application/json")
         .body(body.into())
         .unwrap();

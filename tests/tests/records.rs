@@ -1,0 +1,241 @@
+//! Every switch is recorded, whoever makes it: the guard's mutating webhook writes
+//! `live-since`, `previous-color` and the history entry on the router for a switch made
+//! with `kubectl patch`, `kubectl apply` or Helm, so BG008 keeps the previous color warm;
+//! a later write that does not know the record keeps it; a plugin switch is recorded once.
+
+use bluegreen_e2e::chart::helm_command;
+use bluegreen_e2e::e2e::apps;
+use bluegreen_e2e::e2e::guard::Guard;
+use bluegreen_e2e::e2e::released::{SWITCH, denied, release};
+use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
+use serde_json::{Value, json};
+
+const CI: &str = "system:serviceaccount:ci:deployer";
+
+async fn service(cluster: &Cluster) -> Value {
+    cluster
+        .get("v1", "Service", "api")
+        .await
+        .expect("service api")
+}
+
+/// The record annotations of Service `api`.
+async fn record(cluster: &Cluster) -> (Option<String>, Option<String>, Vec<Value>) {
+    let service = service(cluster).await;
+    let annotations = &service["metadata"]["annotations"];
+    let text = |key: &str| annotations[key].as_str().map(str::to_string);
+    let history = text("bluegreen.dev/history")
+        .map(|history| serde_json::from_str(&history).expect("history is JSON"))
+        .unwrap_or_default();
+    (
+        text("bluegreen.dev/live-since"),
+        text("bluegreen.dev/previous-color"),
+        history,
+    )
+}
+
+/// The message BG008 gives for `action` on blue, kept warm after a switch at `since`.
+fn warm(since: &str, action: &str) -> String {
+    let switched: jiff::Timestamp = since.parse().unwrap();
+    let until = switched + jiff::SignedDuration::from_mins(30);
+    format!(
+        "BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until {until} (warm window 30m after the switch at {switched}); {action} now would make a rollback slow; wait until {until}, then retire it (kubectl bluegreen retire svc/api)"
+    )
+}
+
+#[tokio::test]
+async fn a_kubectl_patch_switch_is_recorded_and_keeps_the_previous_color_warm() {
+    let (cluster, _guard) = release("record-patch", 3, json!({})).await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
+    assert_eq!(
+        (
+            out.status.code(),
+            stdout(&out).as_str(),
+            stderr(&out).as_str()
+        ),
+        (Some(0), "service/api patched\n", "")
+    );
+    let (since, previous, history) = record(&cluster).await;
+    let since = since.expect("live-since recorded");
+    assert_eq!(previous.as_deref(), Some("blue"));
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(
+        (&history[0]["from"], &history[0]["to"], &history[0]["by"]),
+        (&json!("blue"), &json!("green"), &json!(CI))
+    );
+    assert_eq!(history[0]["time"], json!(since));
+
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["scale", "deployment", "api-blue", "--replicas=0"],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        denied("scale", &warm(&since, "scaling it to 0 replicas"))
+    );
+    let out = cluster
+        .kubectl(Who::Ci, &["delete", "deployment", "api-blue"])
+        .await;
+    assert_eq!(
+        stderr(&out),
+        denied("workloads", &warm(&since, "deleting it"))
+    );
+
+    let plugin = std::process::Command::new(workspace_binary("kubectl-bluegreen"))
+        .args(["history", "svc/api", "-o", "json", "--kubeconfig"])
+        .arg(cluster.kubeconfig(Who::Ci))
+        .output()
+        .expect("the plugin runs");
+    assert_eq!(plugin.status.code(), Some(0), "{}", stderr(&plugin));
+    let listed: Value = serde_json::from_slice(&plugin.stdout).unwrap();
+    assert_eq!(listed, json!(history), "history lists the recorded switch");
+}
+
+#[tokio::test]
+async fn writes_that_do_not_know_the_record_keep_it() {
+    let (cluster, _guard) = release("record-keep", 3, json!({})).await;
+    cluster.kubectl(Who::Ci, SWITCH).await;
+    let recorded = record(&cluster).await;
+    assert_eq!(recorded.1.as_deref(), Some("blue"));
+
+    // The manifest as it is in Git, switched to green, without the record.
+    let mut manifest = service(&cluster).await;
+    let metadata = manifest["metadata"].as_object_mut().unwrap();
+    metadata.retain(|key, _| key == "name" || key == "labels");
+    manifest.as_object_mut().unwrap().remove("status");
+    let file = cluster.manifest_file("api.json", &manifest);
+    let file = file.to_str().unwrap();
+    for command in [["apply", "-f", file], ["replace", "-f", file]] {
+        let out = cluster.kubectl(Who::Ci, &command).await;
+        assert_eq!(out.status.code(), Some(0), "{command:?}: {}", stderr(&out));
+        assert_eq!(record(&cluster).await, recorded, "{command:?}");
+    }
+    // Nor can the record be rewritten to reopen the warm window.
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &[
+                "annotate",
+                "svc",
+                "api",
+                "--overwrite",
+                "bluegreen.dev/live-since=2000-01-01T00:00:00Z",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(record(&cluster).await, recorded);
+}
+
+#[tokio::test]
+async fn a_plugin_switch_is_recorded_once() {
+    let (cluster, _guard) = release("record-once", 3, json!({})).await;
+    let promote = std::process::Command::new(workspace_binary("kubectl-bluegreen"))
+        .args(["promote", "svc/api", "--kubeconfig"])
+        .arg(cluster.kubeconfig(Who::Ci))
+        .output()
+        .expect("the plugin runs");
+    assert_eq!(promote.status.code(), Some(0), "{}", stderr(&promote));
+    let (since, previous, history) = record(&cluster).await;
+    assert_eq!(previous.as_deref(), Some("blue"));
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["by"], json!(CI));
+    assert_eq!(history[0]["time"], json!(since.unwrap()));
+}
+
+/// `helm ARGS` as the CI account, in the scenario's namespace.
+async fn helm(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    let kubeconfig = cluster.kubeconfig(Who::Ci);
+    let mut command = tokio::process::Command::from(helm_command());
+    command
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("HELM_CACHE_HOME", cluster.scratch("helm-cache"))
+        .env("HELM_CONFIG_HOME", cluster.scratch("helm-config"))
+        .env("HELM_DATA_HOME", cluster.scratch("helm-data"));
+    command.output().await.expect("helm runs")
+}
+
+const CHART: &str = "tests/fixtures/seed-api-chart";
+
+#[tokio::test]
+async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
+    let cluster = Cluster::start("helm").await;
+    cluster
+        .apply(&[apps::policy(&cluster.namespace, json!({}))])
+        .await;
+    let guard = Guard::start(&cluster).await;
+    guard.register(&cluster, &[]).await;
+    let ok = |out: &std::process::Output, what: &str| {
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(out));
+    };
+
+    ok(&helm(&cluster, &["install", "api", CHART]).await, "install");
+    for color in ["api-blue", "api-green"] {
+        cluster.set_rollout(color, 3).await;
+    }
+    let upgrade = |set: &'static str| ["upgrade", "api", CHART, "--reuse-values", "--set", set];
+    ok(&helm(&cluster, &upgrade("liveColor=green")).await, "switch");
+    let (since, previous, history) = record(&cluster).await;
+    let since = since.expect("the helm switch is recorded");
+    assert_eq!(previous.as_deref(), Some("blue"));
+    assert_eq!(
+        (&history[0]["from"], &history[0]["to"], &history[0]["by"]),
+        (&json!("blue"), &json!("green"), &json!(CI))
+    );
+
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["scale", "deployment", "api-blue", "--replicas=0"],
+        )
+        .await;
+    assert_eq!(
+        stderr(&out),
+        denied("scale", &warm(&since, "scaling it to 0 replicas"))
+    );
+
+    // The next routine release, to the idle color: allowed, and the record stays.
+    let recorded = record(&cluster).await;
+    ok(
+        &helm(&cluster, &upgrade("blue.image.tag=1.6.0")).await,
+        "idle release",
+    );
+    assert_eq!(record(&cluster).await, recorded);
+    let namespace = cluster.namespace.clone();
+    cluster
+        .roll_out_when(&namespace, "api-blue", |blue| {
+            blue["spec"]["template"]["spec"]["containers"][0]["image"]
+                == "registry.example.com/shop/api:1.6.0"
+        })
+        .await;
+
+    let listed = std::process::Command::new(workspace_binary("kubectl-bluegreen"))
+        .args(["history", "svc/api", "--kubeconfig"])
+        .arg(cluster.kubeconfig(Who::Ci))
+        .output()
+        .expect("the plugin runs");
+    let table = stdout(&listed);
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .map(|line| line.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(row.get(1..4), Some(&["blue", "green", CI][..]), "{table}");
+
+    ok(
+        &helm(&cluster, &upgrade("liveColor=blue")).await,
+        "rollback",
+    );
+    let (_, previous, history) = record(&cluster).await;
+    assert_eq!(previous.as_deref(), Some("green"));
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        (&history[1]["from"], &history[1]["to"]),
+        (&json!("green"), &json!("blue"))
+    );
+}

@@ -1,0 +1,140 @@
+//! The mutating webhook (`POST /mutate`): the record of a switch on its router, whoever
+//! makes it, as the JSONPatch kube-apiserver applies before the validating webhooks.
+
+mod common;
+
+use base64::Engine as _;
+use common::{Cluster, NOW, post_to, review, set};
+use serde_json::{Value, json};
+
+/// The `response` of `/mutate` for a review, and its patch decoded (`Null` when none).
+async fn mutate(cluster: &Cluster, review: &Value) -> (Value, Value) {
+    let (status, body) = post_to(cluster.router(), "/mutate", review.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "AdmissionReview");
+    let response = body["response"].clone();
+    assert_eq!(response["uid"], review["request"]["uid"]);
+    assert_eq!(
+        response["allowed"], true,
+        "the mutating webhook never refuses"
+    );
+    let patch = match response["patch"].as_str() {
+        None => Value::Null,
+        Some(encoded) => {
+            assert_eq!(response["patchType"], "JSONPatch");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        }
+    };
+    (response, patch)
+}
+
+/// The history after one switch at [`NOW`], with both colors' images as stored.
+fn history_entry(from: &str, to: &str, by: &str) -> String {
+    let images = json!({"api": "registry.example.com/api:1.0.0"});
+    format!(
+        r#"[{{"time":"{NOW}","from":"{from}","to":"{to}","images":{{"blue":{images},"green":{images}}},"by":"{by}"}}]"#
+    )
+}
+
+#[tokio::test]
+async fn a_kubectl_patch_switch_is_recorded_with_who_made_it() {
+    let cluster = Cluster::service_app();
+    let (_, patch) = mutate(&cluster, &review("service-switch")).await;
+    assert_eq!(
+        patch,
+        json!([{"op": "add", "path": "/metadata/annotations", "value": {
+            "bluegreen.dev/history": history_entry("blue", "green", "ci-deployer"),
+            "bluegreen.dev/live-since": NOW,
+            "bluegreen.dev/previous-color": "blue",
+        }}])
+    );
+}
+
+#[tokio::test]
+async fn a_switch_its_writer_recorded_is_recorded_once() {
+    let cluster = Cluster::service_app();
+    let mut plugin_switch = review("service-switch");
+    set(
+        &mut plugin_switch,
+        "/request/object/metadata/annotations",
+        json!({"bluegreen.dev/live-since": "2026-11-22T00:09:59Z",
+               "bluegreen.dev/previous-color": "blue",
+               "bluegreen.dev/history": "[]"}),
+    );
+    let (response, patch) = mutate(&cluster, &plugin_switch).await;
+    assert_eq!(patch, Value::Null, "{response}");
+}
+
+#[tokio::test]
+async fn a_write_that_drops_or_rewrites_the_record_gets_it_back() {
+    let cluster = Cluster::service_app();
+    let stored = json!({"bluegreen.dev/live-since": "2026-11-22T00:00:00Z",
+                        "bluegreen.dev/previous-color": "green",
+                        "bluegreen.dev/history": "[]"});
+    // Not a switch (blue stays live): e.g. `kubectl replace` of the original manifest.
+    let mut replace = review("service-switch");
+    set(
+        &mut replace,
+        "/request/object/spec/selector/color",
+        json!("blue"),
+    );
+    set(
+        &mut replace,
+        "/request/oldObject/metadata/annotations",
+        stored.clone(),
+    );
+    let (_, patch) = mutate(&cluster, &replace).await;
+    assert_eq!(
+        patch,
+        json!([{"op": "add", "path": "/metadata/annotations", "value": stored}])
+    );
+    // An older live-since would reopen the warm window early.
+    set(
+        &mut replace,
+        "/request/object/metadata/annotations",
+        json!({"bluegreen.dev/live-since": "2000-01-01T00:00:00Z",
+               "bluegreen.dev/previous-color": "green",
+               "bluegreen.dev/history": "[]",
+               "team": "payments"}),
+    );
+    let (_, patch) = mutate(&cluster, &replace).await;
+    assert_eq!(
+        patch,
+        json!([{"op": "add", "path": "/metadata/annotations/bluegreen.dev~1live-since", "value": "2026-11-22T00:00:00Z"}])
+    );
+}
+
+#[tokio::test]
+async fn a_router_created_over_a_serving_color_is_a_switch_from_it() {
+    let cluster = Cluster::service_app();
+    let (_, patch) = mutate(&cluster, &review("service-create")).await;
+    assert_eq!(
+        patch,
+        json!([{"op": "add", "path": "/metadata/annotations", "value": {
+            "bluegreen.dev/history": history_entry("green", "blue", "admin"),
+            "bluegreen.dev/live-since": NOW,
+            "bluegreen.dev/previous-color": "green",
+        }}])
+    );
+    // A first install: the other color has no available pods yet.
+    let mut cluster = Cluster::service_app();
+    set(
+        cluster.object("Deployment", "app-green"),
+        "/status",
+        json!({}),
+    );
+    let (response, patch) = mutate(&cluster, &review("service-create")).await;
+    assert_eq!(patch, Value::Null, "{response}");
+}
+
+#[tokio::test]
+async fn other_writes_get_no_patch() {
+    let cluster = Cluster::service_app();
+    for name in ["deployment-create", "service-delete"] {
+        let (response, patch) = mutate(&cluster, &review(name)).await;
+        assert_eq!(patch, Value::Null, "{name}: {response}");
+    }
+}
