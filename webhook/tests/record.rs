@@ -138,3 +138,38 @@ async fn other_writes_get_no_patch() {
         assert_eq!(patch, Value::Null, "{name}: {response}");
     }
 }
+
+/// kube-apiserver calls the webhook again (reinvocationPolicy IfNeeded) with the object
+/// its patch produced: the record is there, so nothing more is added.
+#[tokio::test]
+async fn a_reinvocation_with_the_record_in_place_adds_nothing() {
+    let cluster = Cluster::service_app();
+    let mut switch = review("service-switch");
+    let (_, patch) = mutate(&cluster, &switch).await;
+    let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+    json_patch::patch(&mut switch["request"]["object"], &patch).unwrap();
+    let (response, again) = mutate(&cluster, &switch).await;
+    assert_eq!(again, Value::Null, "{response}");
+}
+
+/// A server-side dry run (here the captured switch back from green to blue) gets its
+/// record like any switch: kube-apiserver shows the patched object and stores nothing.
+#[tokio::test]
+async fn a_dry_run_gets_the_record_in_its_response() {
+    let cluster = Cluster::service_app();
+    let dry_run = review("service-switch-dry-run");
+    assert_eq!(dry_run["request"]["dryRun"], true);
+    assert_eq!(
+        dry_run["request"]["oldObject"]["spec"]["selector"]["color"],
+        "green"
+    );
+    let (_, patch) = mutate(&cluster, &dry_run).await;
+    assert_eq!(patch[0]["path"], "/metadata/annotations");
+    let record = &patch[0]["value"];
+    assert_eq!(record["bluegreen.dev/previous-color"], "green");
+    assert_eq!(record["bluegreen.dev/live-since"], NOW);
+    assert_eq!(
+        record["bluegreen.dev/history"],
+        history_entry("green", "blue", "ci-deployer")
+    );
+}
