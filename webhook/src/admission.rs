@@ -180,8 +180,17 @@ impl ForJudgedKind for ParseTyped<'_> {
 /// that does not parse, the path to where it goes wrong. Tracking the path costs an
 /// allocation per key, so a body that parses is not read with it.
 fn parse_dynamic(body: &[u8]) -> Result<AdmissionReview<DynamicObject>> {
-    if let Ok(review) = serde_json::from_slice(body) {
-        return Ok(review);
+    let error = match serde_json::from_slice(body) {
+        Ok(review) => return Ok(review),
+        Err(error) => error,
+    };
+    if error.to_string().starts_with("recursion limit exceeded") {
+        return Err(Error::NotAdmissionReview(
+            "its JSON nests deeper than the 128 levels the guard reads; kube-apiserver never sends such objects".to_string(),
+        ));
+    }
+    if let Some(wrong) = misplaced(body) {
+        return Err(Error::NotAdmissionReview(wrong));
     }
     let mut json = serde_json::Deserializer::from_slice(body);
     let review = serde_path_to_error::deserialize(&mut json).map_err(|err| {
@@ -193,6 +202,25 @@ fn parse_dynamic(body: &[u8]) -> Result<AdmissionReview<DynamicObject>> {
     })?;
     json.end().map_err(|err| Error::NotJson(err.to_string()))?;
     Ok(review)
+}
+
+/// What is wrong with a JSON object that is a piece of an AdmissionReview rather than a
+/// review to answer, as test fixtures of other tools often are.
+fn misplaced(body: &[u8]) -> Option<String> {
+    let object = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).ok()?;
+    let has = |key: &str| object.contains_key(key);
+    if has("request") {
+        return None;
+    }
+    if has("response") {
+        return Some(
+            "it carries a response and no request: the guard answers requests, not answers"
+                .to_string(),
+        );
+    }
+    (has("uid") && has("operation")).then(|| {
+        "it is a bare AdmissionRequest, without the AdmissionReview envelope; send {\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":<it>}".to_string()
+    })
 }
 
 /// A request the guard should judge but cannot read; it is refused with this message.
@@ -453,6 +481,16 @@ fn take_objects<T: Resource, K: Resource>(
     let take = |field: &str, slot: Option<T>, needed: bool| match slot {
         Some(object) if needed => {
             let mut object = convert(object, field)?;
+            // Judged by the request's name: an object named otherwise would be judged as
+            // a write of something else (kube-apiserver never sends one; a create with
+            // generateName may leave the request's name empty).
+            let name = object.meta().name.as_deref().unwrap_or_default();
+            if !request.name.is_empty() && name != request.name {
+                return Err(Unreadable(format!(
+                    "request.{field} is named {name:?} but the request writes {:?}; send the object the request names",
+                    request.name
+                )));
+            }
             if object.meta().namespace.is_none() {
                 object.meta_mut().namespace.clone_from(&request.namespace);
             }

@@ -57,6 +57,7 @@ pub struct Metrics {
     certificate_expiry: Gauge,
     image_verifications: Family<VerificationLabels, Counter>,
     image_cache_hits: Counter,
+    panics: Counter,
 }
 
 impl Default for Metrics {
@@ -110,6 +111,12 @@ impl Default for Metrics {
             "BG006 image verdicts answered from the verification cache",
             image_cache_hits.clone(),
         );
+        let panics = Counter::default();
+        registry.register(
+            "panics",
+            "Admission requests whose handler panicked (answered 500); each one is a bug",
+            panics.clone(),
+        );
         Metrics {
             registry,
             reviews,
@@ -120,11 +127,17 @@ impl Default for Metrics {
             certificate_expiry,
             image_verifications,
             image_cache_hits,
+            panics,
         }
     }
 }
 
 impl Metrics {
+    /// Counts a request whose handler panicked.
+    pub fn record_panic(&self) {
+        self.panics.inc();
+    }
+
     /// Counts one decision and its duration.
     pub fn record(&self, operation: &'static str, decision: &Decision, took: Duration) {
         self.reviews

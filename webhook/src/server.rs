@@ -15,6 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
@@ -51,15 +52,34 @@ impl AppState {
 /// The admission routes for AdmissionReview v1: `POST /validate` judges a write,
 /// `POST /mutate` records a switch on its router.
 pub fn admission_router(state: Arc<AppState>, request_timeout: Duration) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
+        .route("/mutate", post(mutate));
+    catch_panics(routes, Arc::clone(&state.metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
         .with_state(state)
+}
+
+/// `routes` answering a request whose handler panics with a 500 and a message, counted
+/// in `bluegreen_guard_panics`, instead of a dropped connection (which kube-apiserver
+/// reports as an opaque EOF). A panic is a bug; the guard keeps serving.
+pub fn catch_panics<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
+    routes.layer(CatchPanicLayer::custom(move |_: Box<dyn std::any::Any + Send>| {
+        metrics.record_panic();
+        tracing::error!("an admission handler panicked; answered 500");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bluegreen-guard failed on this request (a bug: it is logged and counted in bluegreen_guard_panics); retry, and report it with the guard's log\n",
+        )
+            .into_response()
+    }))
 }
 
 /// The probe routes: `/healthz`, `/readyz` (ready once every cache synced, until

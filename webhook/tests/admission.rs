@@ -620,6 +620,9 @@ async fn an_object_that_does_not_fit_its_schema_is_refused_naming_the_field() {
 )]
 #[case::no_uid(&{ let mut r = review("service-switch"); r["request"].as_object_mut().unwrap().remove("uid"); r.to_string() }, "missing field `uid`")]
 #[case::unknown_operation(&review("service-switch").to_string().replace("\"UPDATE\"", "\"PATCH\""), "request.operation: unknown variant `PATCH`")]
+#[case::bare_request(&review("service-switch")["request"].to_string(), "it is a bare AdmissionRequest, without the AdmissionReview envelope; send {\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":<it>}")]
+#[case::an_answer(r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"1","allowed":true}}"#, "it carries a response and no request: the guard answers requests, not answers")]
+#[case::too_deep(&format!(r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"1","object":{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"api"}},"spec":{}{}}}}}}}"#, "[".repeat(200), "]".repeat(200)), "the request body is not an admission.k8s.io/v1 AdmissionReview request: its JSON nests deeper than the 128 levels the guard reads")]
 #[tokio::test]
 async fn a_body_that_is_not_an_admission_review_is_a_bad_request(
     #[case] body: &str,
@@ -720,4 +723,27 @@ async fn a_usable_policy_is_allowed_and_checked_even_before_the_caches_sync() {
     );
     let (_, body) = common::post(syncing(), broken.to_string()).await;
     assert_eq!(denied(&body["response"]), (422, BROKEN_WARM_WINDOW));
+}
+
+/// An object named otherwise than the request (which kube-apiserver never sends) is
+/// refused by name, not judged as a write of another object, and never panics.
+#[rstest]
+#[case::renamed_object("/request/object/metadata/name", json!("something-else"), "request.object is named \"something-else\" but the request writes \"api\"; send the object the request names")]
+#[case::renamed_old_object("/request/oldObject/metadata/name", json!("app-green"), "request.oldObject is named \"app-green\" but the request writes \"api\"; send the object the request names")]
+#[case::nameless_object(
+    "/request/object/metadata/name",
+    Value::Null,
+    "request.object is named \"\" but the request writes \"api\"; send the object the request names"
+)]
+#[tokio::test]
+async fn an_object_that_is_not_the_one_the_request_names_is_refused(
+    #[case] pointer: &str,
+    #[case] value: Value,
+    #[case] message: &str,
+) {
+    let mut update = review("service-switch");
+    assert_eq!(update["request"]["name"], "api");
+    set(&mut update, pointer, value);
+    let response = Cluster::service_app().respond(&update).await;
+    assert_eq!(denied(&response), (400, message));
 }

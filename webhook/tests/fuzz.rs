@@ -1,10 +1,10 @@
-//! Property tests: whatever arrives at `/validate`, the guard answers with a
+//! Property tests: whatever arrives at `/validate` or `/mutate`, the guard answers with a
 //! well-formed response and never panics.
 
 mod common;
 
 use axum::http::StatusCode;
-use common::{Cluster, post, review};
+use common::{Cluster, post_to, review};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -53,9 +53,20 @@ fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
     }
 }
 
-/// Sends a body and checks the answer is a well-formed 200 AdmissionReview or a 400.
+/// Sends a body to `/validate` and checks the answer is a well-formed 200 AdmissionReview
+/// or a 400.
 fn answer_is_well_formed(runtime: &tokio::runtime::Runtime, cluster: &Cluster, body: Vec<u8>) {
-    let (status, answer) = runtime.block_on(post(cluster.router(), body));
+    answer_at_is_well_formed(runtime, cluster, "/validate", body);
+}
+
+/// The same for any admission path.
+fn answer_at_is_well_formed(
+    runtime: &tokio::runtime::Runtime,
+    cluster: &Cluster,
+    path: &str,
+    body: Vec<u8>,
+) {
+    let (status, answer) = runtime.block_on(post_to(cluster.router(), path, body));
     match status {
         StatusCode::OK => {
             assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
@@ -116,5 +127,89 @@ proptest! {
         let path: &String = pick.get(&paths);
         *request.pointer_mut(path).unwrap() = replacement;
         answer_is_well_formed(&runtime, &cluster, request.to_string().into_bytes());
+    }
+
+    /// Requests kube-apiserver never sends, built from captured ones: object and
+    /// oldObject named, kinded and namespaced otherwise than the request and each
+    /// other, without metadata, or Lists, under every operation.
+    #[test]
+    fn objects_that_disagree_with_their_request(
+        fixture in prop::sample::select(vec![
+            "service-switch", "deployment-create", "deployment-delete", "deployment-scale",
+            "httproute-switch", "service-label-remove",
+        ]),
+        operation in prop::sample::select(vec!["CREATE", "UPDATE", "DELETE"]),
+        names in (name(), name()),
+        kinds in (kind(), kind()),
+        namespaces in (namespace(), namespace()),
+        drop_metadata in (prop::bool::weighted(0.2), prop::bool::weighted(0.2)),
+        path in prop::sample::select(vec!["/validate", "/mutate"]),
+    ) {
+        let (runtime, cluster) = setup();
+        let mut request = review(fixture);
+        request["request"]["operation"] = Value::from(operation);
+        let stored = request["request"]["oldObject"].clone();
+        let written = request["request"]["object"].clone();
+        let template = if written.is_null() { stored } else { written };
+        let settings = [
+            ("object", names.0, kinds.0, namespaces.0, drop_metadata.0),
+            ("oldObject", names.1, kinds.1, namespaces.1, drop_metadata.1),
+        ];
+        for (field, name, kind, namespace, drop) in settings {
+            let mut object = template.clone();
+            if let Some(kind) = kind {
+                object["kind"] = Value::from(kind);
+            }
+            set_or_remove(&mut object["metadata"], "name", name);
+            set_or_remove(&mut object["metadata"], "namespace", namespace);
+            if drop {
+                object.as_object_mut().unwrap().remove("metadata");
+            }
+            if kind == Some("List") {
+                object = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [object]});
+            }
+            request["request"][field] = object;
+        }
+        answer_at_is_well_formed(&runtime, &cluster, path, request.to_string().into_bytes());
+    }
+}
+
+fn name() -> impl Strategy<Value = Option<&'static str>> {
+    prop::sample::select(vec![
+        Some("app-blue"),
+        Some("app-green"),
+        Some("api"),
+        Some("other"),
+        Some(""),
+        None,
+    ])
+}
+
+/// Mostly the captured object's own kind (`None`), so that most cases reach the rules.
+fn kind() -> impl Strategy<Value = Option<&'static str>> {
+    let other = prop::sample::select(vec![
+        "Deployment",
+        "Service",
+        "HTTPRoute",
+        "Scale",
+        "List",
+        "NetworkPolicy",
+    ]);
+    prop_oneof![4 => Just(None), 1 => other.prop_map(Some)]
+}
+
+fn namespace() -> impl Strategy<Value = Option<&'static str>> {
+    prop::sample::select(vec![Some("capture"), Some("elsewhere"), None])
+}
+
+fn set_or_remove(map: &mut Value, key: &str, value: Option<&str>) {
+    match (value, map.as_object_mut()) {
+        (Some(value), Some(map)) => {
+            map.insert(key.to_string(), Value::from(value));
+        }
+        (None, Some(map)) => {
+            map.remove(key);
+        }
+        _ => {}
     }
 }
