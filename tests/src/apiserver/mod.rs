@@ -24,6 +24,7 @@ mod admission;
 mod auth;
 mod defaults;
 mod discovery;
+mod fieldmanager;
 mod kubeconfig;
 mod object;
 mod patch;
@@ -35,6 +36,7 @@ mod response;
 mod review;
 mod route;
 mod scale;
+mod schema;
 mod seed;
 mod selector;
 mod status;
@@ -164,6 +166,7 @@ impl TestApiServer {
             seed::put(
                 &state.store,
                 &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+                None,
             )?;
         }
         let app = Router::new().fallback(handle).with_state(state.clone());
@@ -244,9 +247,16 @@ impl TestApiServer {
     }
 
     /// Creates or replaces an object from a manifest, bypassing authentication and admission
-    /// (test set-up). The status in the manifest is kept.
+    /// (test set-up). The status in the manifest is kept; so are its `managedFields`, and it has
+    /// none without them (like an object whose field managers were cleared).
     pub fn put_object(&self, manifest: &Value) -> Result<Value, ServerError> {
-        Ok(seed::put(&self.state.store, manifest)?)
+        Ok(seed::put(&self.state.store, manifest, None)?)
+    }
+
+    /// [`TestApiServer::put_object`], with `manager` owning what the write set, as when it is
+    /// made through the API with `?fieldManager=<manager>` (e.g. `kubectl-create`).
+    pub fn put_object_as(&self, manifest: &Value, manager: &str) -> Result<Value, ServerError> {
+        Ok(seed::put(&self.state.store, manifest, Some(manager))?)
     }
 
     /// The stored object, read without authentication.
@@ -625,6 +635,7 @@ async fn serve_resource(
         target,
         query,
         content_type,
+        user_agent: header_str(headers, header::USER_AGENT),
         body,
     };
     match verb {
