@@ -1,8 +1,9 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
-//! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
+//! bearer-token users, objects as JSON with resourceVersions, patches, field ownership
+//! (`managedFields`, server-side apply with its conflicts), watches, status and scale
 //! subresources, discovery, and validating admission webhooks (rules, selectors, CEL
-//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`). Also the Service/Pod
-//! proxy and `SelfSubjectReview`. No controllers run: the Deployment status helpers also keep
+//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`).
+//! Also the Service/Pod proxy, `SelfSubjectReview`, and Helm's protobuf release Secrets. No controllers run: the Deployment status helpers also keep
 //! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@ mod kubeconfig;
 mod object;
 mod patch;
 mod pods;
+mod protobuf;
 mod proxy;
 mod read;
 mod resources;

@@ -15,6 +15,7 @@ use super::defaults;
 use super::fieldmanager::{self, ApplyError, FieldManager};
 use super::object;
 use super::patch::{self, PatchFormat, PatchType};
+use super::protobuf;
 use super::resources::{self, GenerationPolicy, ResourceType, Subresource};
 use super::response::{Failure, Outcome, Reply};
 use super::route::Target;
@@ -145,11 +146,15 @@ impl WriteRequest<'_> {
     }
 }
 
-/// A request body: JSON, or YAML when the client says so.
+/// A request body: JSON, YAML when the client says so, or protobuf for the kinds
+/// [`protobuf`] reads.
 fn decode_body(body: &[u8], content_type: Option<&str>) -> ApiResult<Value> {
-    // kubectl's typed generators (`create service ...`) send protobuf, which this server lacks.
-    if content_type.is_some_and(|ct| ct.contains("protobuf")) {
-        return Err(ApiError::unsupported_media_type());
+    if protobuf::is_protobuf(content_type) {
+        // kubectl's typed generators (`create service ...`) send kinds not read here.
+        return protobuf::decode(body).map_err(|err| match err {
+            protobuf::DecodeError::Unsupported(_) => ApiError::unsupported_media_type(),
+            other => ApiError::bad_request(format!("error decoding body: {other}")),
+        });
     }
     let yaml = content_type.is_some_and(|ct| ct.contains("yaml"));
     let decoded = if yaml {
