@@ -339,9 +339,7 @@ impl FieldManager {
                 .difference(&changed)
                 .difference(&comparison.removed);
         }
-        let own = changed
-            .recursive_difference(&self.ignored)
-            .difference(&strip_set());
+        let own = changed.difference(&strip_set());
         let writer = Entry {
             manager: manager.to_string(),
             operation: Operation::Update,
@@ -507,6 +505,107 @@ fn set_entries(object: &mut Value, entries: &[Entry]) {
         metadata.insert(
             "managedFields".into(),
             Value::Array(sorted.into_iter().map(Entry::encode).collect()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources;
+
+    fn fields(object: &Value, manager: &str) -> Value {
+        object["metadata"]["managedFields"]
+            .as_array()
+            .and_then(|entries| entries.iter().find(|e| e["manager"] == manager))
+            .map_or(Value::Null, |e| e["fieldsV1"].clone())
+    }
+
+    fn apply(kind: &str, live: Option<&Value>, config: Value, manager: &str) -> Value {
+        FieldManager::new(resource(kind), None)
+            .apply(live, &config, manager, false)
+            .unwrap_or_else(|err| panic!("{manager}: {err}"))
+    }
+
+    fn resource(kind: &str) -> &'static ResourceType {
+        resources::RESOURCES
+            .iter()
+            .find(|r| r.kind == kind)
+            .expect("a served kind")
+    }
+
+    #[test]
+    fn config_map_data_is_owned_key_by_key() {
+        let config = |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "data": data});
+        let a = apply("ConfigMap", None, config(json!({"x": "1", "y": "2"})), "a");
+        let b = apply("ConfigMap", Some(&a), config(json!({"z": "3"})), "b");
+        let a = apply("ConfigMap", Some(&b), config(json!({"x": "1"})), "a");
+        assert_eq!(a["data"], json!({"x": "1", "z": "3"}));
+        assert_eq!(fields(&a, "a"), json!({"f:data": {"f:x": {}}}));
+        assert_eq!(fields(&a, "b"), json!({"f:data": {"f:z": {}}}));
+    }
+
+    #[test]
+    fn containers_and_their_env_are_owned_item_by_item() {
+        let deployment = |containers: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "spec": {"template": {"spec": {"containers": containers}}}})
+        };
+        let both = deployment(json!([
+            {"name": "api", "image": "api:1", "env": [{"name": "A", "value": "1"}]},
+            {"name": "proxy", "image": "proxy:1"}
+        ]));
+        let a = apply("Deployment", None, both, "a");
+        let b_config = deployment(json!([{"name": "api", "env": [{"name": "B", "value": "2"}]}]));
+        let b = apply("Deployment", Some(&a), b_config, "b");
+        // a drops its env var and the proxy; b's env var, and the container b shares, stay.
+        let a_again = deployment(json!([{"name": "api", "image": "api:1"}]));
+        let a = apply("Deployment", Some(&b), a_again, "a");
+        assert_eq!(
+            a["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "api", "image": "api:1", "env": [{"name": "B", "value": "2"}]}])
+        );
+        let item = r#"k:{"name":"api"}"#;
+        assert_eq!(
+            fields(&a, "b")["f:spec"]["f:template"]["f:spec"]["f:containers"][item],
+            json!({".": {}, "f:name": {}, "f:env": {r#"k:{"name":"B"}"#: {".": {}, "f:name": {}, "f:value": {}}}})
+        );
+    }
+
+    #[test]
+    fn fields_nobody_owns_stay_when_the_applier_applies_again() {
+        let config = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+            "spec": {"selector": {"color": "green"}}});
+        let mut applied = apply("Service", None, config.clone(), "helm");
+        // What a mutating webhook adds after ownership was settled.
+        applied["metadata"]["annotations"] = json!({"bluegreen.dev/live-since": "now"});
+        let again = apply("Service", Some(&applied), config, "helm");
+        assert_eq!(again, applied);
+    }
+
+    #[test]
+    fn conflicts_on_atomic_lists_of_custom_resources_are_listed_by_manager() {
+        let route = |backend: &str, hostname: &str| {
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                   "spec": {"hostnames": [hostname], "rules": [{"backendRefs": [{"name": backend}]}]}})
+        };
+        let helm = apply(
+            "HTTPRoute",
+            None,
+            route("app-blue", "a.example.com"),
+            "helm",
+        );
+        let refused = FieldManager::new(resource("HTTPRoute"), None)
+            .apply(
+                Some(&helm),
+                &route("app-green", "b.example.com"),
+                "argocd",
+                false,
+            )
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "Apply failed with 2 conflicts: conflicts with \"helm\":\n- .spec.hostnames\n- .spec.rules"
         );
     }
 }
