@@ -5,6 +5,7 @@
 
 mod common;
 
+use bluegreen_e2e::recording_webhook::{Answer, RecordingWebhook, webhook_configuration};
 use common::{Kubectl, capture, capture_server, capture_text, comparable, raw};
 use serde_json::{Value, json};
 
@@ -158,7 +159,13 @@ async fn an_update_manager_is_named_with_its_version_and_same_values_are_co_owne
         .await;
     assert_eq!(patched.code, 0, "{}", patched.stderr);
     // admission/e-apply-server-side-conflict: the captured applier (alice, manager kubectl)
-    // sends the Service with its selector back to blue.
+    // sends the Service with its selector back to blue; a webhook watches.
+    let webhook = RecordingWebhook::start(|_| Answer::allow()).await.unwrap();
+    let rules = capture("admission/webhook-configuration.json")["webhooks"][0]["rules"].clone();
+    let entry = webhook.webhook_entry("capture.bluegreen.dev", "/validate", rules, json!({}));
+    server
+        .put_object(&webhook_configuration("capture-webhook", vec![entry]))
+        .unwrap();
     let alice = Kubectl::new(&server, "alice");
     let manifest = serde_json::to_string(&service).unwrap();
     let refused = alice
@@ -168,6 +175,7 @@ async fn an_update_manager_is_named_with_its_version_and_same_values_are_co_owne
         refused.stderr,
         capture_text("admission/e-apply-server-side-conflict.stderr.txt")
     );
+    assert!(webhook.calls().is_empty(), "conflicts precede admission");
     let forced = alice
         .run_with_stdin(
             &["apply", "--server-side", "--force-conflicts", "-f", "-"],
@@ -179,13 +187,26 @@ async fn an_update_manager_is_named_with_its_version_and_same_values_are_co_owne
         "{}",
         forced.stderr
     );
-    // The review the capture's webhook received holds the managedFields the write stored.
-    let review = &capture("admission/e-apply-server-side.json")["webhookCalls"][0]["review"];
-    let captured = &review["request"]["object"];
+    // The webhook sees the managedFields the write stores, as the capture's did.
+    let captured =
+        &capture("admission/e-apply-server-side.json")["webhookCalls"][0]["review"]["request"];
+    let calls = webhook.calls();
+    let [call] = calls.as_slice() else {
+        panic!("one webhook call: {}", calls.len())
+    };
+    let review = call.request();
+    assert_eq!(review["options"], captured["options"]);
+    for field in ["object", "oldObject"] {
+        assert_eq!(
+            comparable(&review[field])["metadata"]["managedFields"],
+            comparable(&captured[field])["metadata"]["managedFields"],
+            "{field}"
+        );
+    }
     let after = stored(&server);
     assert_eq!(
         comparable(&after)["metadata"]["managedFields"],
-        comparable(captured)["metadata"]["managedFields"]
+        comparable(&captured["object"])["metadata"]["managedFields"]
     );
 
     // Same value as the update manager owns: no conflict, both own it.
