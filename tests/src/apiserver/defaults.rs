@@ -1,19 +1,20 @@
-//! Defaulting, as kube-apiserver's scheme defaults and CRD schema defaults fill objects before
-//! admission: webhooks and clients see fully defaulted objects.
+//! Defaulting, as kube-apiserver fills objects before admission: webhooks and clients see fully
+//! defaulted objects. Scheme and CRD schema defaults ([`apply`]) come with the decoded request,
+//! so its field manager owns them; what the registry sets ([`allocate`]: a Service's cluster IPs,
+//! a Namespace's finalizer) comes later and belongs to nobody.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Map, Value, json};
 
-use super::resources::ResourceType;
+use super::resources::{ResourceType, Subresource};
 
-/// Fills defaults of `object` in place. `previous` is the stored object on update (allocated
-/// values such as a Service's clusterIP are kept from it).
-pub fn apply(resource: &ResourceType, object: &mut Value, previous: Option<&Value>) {
+/// Fills the scheme (or CRD schema) defaults of `object` in place.
+pub fn apply(resource: &ResourceType, object: &mut Value) {
     omit_empty_metadata_maps(object);
     match (resource.group, resource.kind) {
         ("apps", "Deployment") => deployment(object),
-        ("", "Service") => service(object, previous),
+        ("", "Service") => service(object),
         ("", "Namespace") => namespace(object),
         ("", "Secret") => {
             set_missing(object, "type", json!("Opaque"));
@@ -139,7 +140,29 @@ fn image_pull_policy(image: &str) -> &'static str {
     if tagged { "IfNotPresent" } else { "Always" }
 }
 
-fn service(object: &mut Value, previous: Option<&Value>) {
+/// Fills what the registry sets on create and keeps on update: a Service's cluster IPs (from
+/// `previous`, the stored object, on update) and empty load-balancer status, a Namespace's
+/// finalizer and phase; and the empty status every built-in kind with one always has (a Go
+/// value struct).
+pub fn allocate(resource: &ResourceType, object: &mut Value, previous: Option<&Value>) {
+    if !resource.custom && resource.has_subresource(Subresource::Status) {
+        set_missing(object, "status", empty());
+    }
+    match (resource.group, resource.kind) {
+        ("", "Service") => service_addresses(object, previous),
+        ("", "Namespace") => {
+            set_missing(
+                object_at(object, "spec"),
+                "finalizers",
+                json!(["kubernetes"]),
+            );
+            set_missing(object_at(object, "status"), "phase", json!("Active"));
+        }
+        _ => {}
+    }
+}
+
+fn service(object: &mut Value) {
     let spec = object_at(object, "spec");
     set_missing(spec, "type", json!("ClusterIP"));
     set_missing(spec, "sessionAffinity", json!("None"));
@@ -149,6 +172,13 @@ fn service(object: &mut Value, previous: Option<&Value>) {
             set_missing(port, "targetPort", number);
         }
     }
+    if spec["type"] != "ExternalName" {
+        set_missing(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+}
+
+fn service_addresses(object: &mut Value, previous: Option<&Value>) {
+    let spec = object_at(object, "spec");
     if spec["type"] != "ExternalName" {
         let kept = previous
             .and_then(|p| p.pointer("/spec/clusterIP"))
@@ -165,9 +195,9 @@ fn service(object: &mut Value, previous: Option<&Value>) {
         set_missing(spec, "clusterIPs", json!([cluster_ip]));
         set_missing(spec, "ipFamilies", json!(["IPv4"]));
         set_missing(spec, "ipFamilyPolicy", json!("SingleStack"));
-        set_missing(spec, "internalTrafficPolicy", json!("Cluster"));
     }
-    set_missing(object, "status", json!({"loadBalancer": {}}));
+    // LoadBalancerStatus is a value struct: Go always writes it.
+    set_missing(object_at(object, "status"), "loadBalancer", json!({}));
 }
 
 /// Cluster IPs from 10.0.0.0/16, like a service CIDR.
@@ -187,10 +217,6 @@ fn namespace(object: &mut Value) {
     let labels = object_at(metadata, "labels");
     // kube-apiserver labels every namespace with its own name, for namespaceSelectors.
     labels["kubernetes.io/metadata.name"] = json!(name);
-    let spec = object_at(object, "spec");
-    set_missing(spec, "finalizers", json!(["kubernetes"]));
-    let status = object_at(object, "status");
-    set_missing(status, "phase", json!("Active"));
 }
 
 fn network_policy(object: &mut Value) {

@@ -1,8 +1,9 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
-//! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
+//! bearer-token users, objects as JSON with resourceVersions, patches, field ownership
+//! (`managedFields`, server-side apply with its conflicts), watches, status and scale
 //! subresources, discovery, and validating admission webhooks (rules, selectors, CEL
-//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`). Also the Service/Pod
-//! proxy and `SelfSubjectReview`. No controllers run: the Deployment status helpers also keep
+//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`).
+//! Also the Service/Pod proxy, `SelfSubjectReview`, and Helm's protobuf release Secrets. No controllers run: the Deployment status helpers also keep
 //! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
 //!
 //! ```no_run
@@ -24,10 +25,12 @@ mod admission;
 mod auth;
 mod defaults;
 mod discovery;
+mod fieldmanager;
 mod kubeconfig;
 mod object;
 mod patch;
 mod pods;
+mod protobuf;
 mod proxy;
 mod read;
 mod resources;
@@ -35,6 +38,7 @@ mod response;
 mod review;
 mod route;
 mod scale;
+mod schema;
 mod seed;
 mod selector;
 mod status;
@@ -164,6 +168,7 @@ impl TestApiServer {
             seed::put(
                 &state.store,
                 &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+                None,
             )?;
         }
         let app = Router::new().fallback(handle).with_state(state.clone());
@@ -244,9 +249,16 @@ impl TestApiServer {
     }
 
     /// Creates or replaces an object from a manifest, bypassing authentication and admission
-    /// (test set-up). The status in the manifest is kept.
+    /// (test set-up). The status in the manifest is kept; so are its `managedFields`, and it has
+    /// none without them (like an object whose field managers were cleared).
     pub fn put_object(&self, manifest: &Value) -> Result<Value, ServerError> {
-        Ok(seed::put(&self.state.store, manifest)?)
+        Ok(seed::put(&self.state.store, manifest, None)?)
+    }
+
+    /// [`TestApiServer::put_object`], with `manager` owning what the write set, as when it is
+    /// made through the API with `?fieldManager=<manager>` (e.g. `kubectl-create`).
+    pub fn put_object_as(&self, manifest: &Value, manager: &str) -> Result<Value, ServerError> {
+        Ok(seed::put(&self.state.store, manifest, Some(manager))?)
     }
 
     /// The stored object, read without authentication.
@@ -625,6 +637,7 @@ async fn serve_resource(
         target,
         query,
         content_type,
+        user_agent: header_str(headers, header::USER_AGENT),
         body,
     };
     match verb {

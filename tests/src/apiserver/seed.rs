@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::defaults;
+use super::fieldmanager::FieldManager;
 use super::object;
 use super::pods;
 use super::resources::{self, ResourceType};
@@ -44,8 +45,10 @@ fn resource_of(manifest: &Value) -> Result<&'static ResourceType, SeedError> {
 }
 
 /// Creates or replaces an object from a manifest, status included (a namespaced object without
-/// a namespace goes to `default`). Returns the stored object.
-pub fn put(store: &Store, manifest: &Value) -> Result<Value, SeedError> {
+/// a namespace goes to `default`). Its `managedFields` are the manifest's, plus an `Update` by
+/// `manager` when given: none unless either, like an object whose field managers were cleared.
+/// Returns the stored object.
+pub fn put(store: &Store, manifest: &Value, manager: Option<&str>) -> Result<Value, SeedError> {
     let resource = resource_of(manifest)?;
     let mut object = manifest.clone();
     defaults::drop_nulls(&mut object);
@@ -89,10 +92,14 @@ pub fn put(store: &Store, manifest: &Value) -> Result<Value, SeedError> {
         {
             object["status"] = status.clone();
         }
-        defaults::apply(resource, &mut object, Some(current));
+    }
+    defaults::apply(resource, &mut object);
+    if let Some(manager) = manager {
+        FieldManager::new(resource, None).update(current.as_ref(), &mut object, manager);
+    }
+    defaults::allocate(resource, &mut object, current.as_ref());
+    if let Some(current) = &current {
         bump_generation_if_changed(resource, current, &mut object);
-    } else {
-        defaults::apply(resource, &mut object, None);
     }
     validation::validate(resource, &object)
         .map_err(|err| SeedError::Invalid(err.status.message.unwrap_or_default()))?;

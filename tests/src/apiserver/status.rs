@@ -242,6 +242,54 @@ impl ApiError {
         )
     }
 
+    /// 409 of a server-side apply that would change fields other managers own: no name or kind
+    /// in the details, one `FieldManagerConflict` cause per field.
+    pub fn apply_conflict(
+        message: String,
+        causes: impl Iterator<Item = (String, impl Into<String>)>,
+    ) -> Self {
+        let causes = causes
+            .map(|(message, field)| StatusCause {
+                reason: Some("FieldManagerConflict".to_string()),
+                message,
+                field: Some(field.into()),
+            })
+            .collect();
+        Self::new(
+            Status::failure(409, Some("Conflict"), message).with_details(StatusDetails {
+                causes: Some(causes),
+                ..StatusDetails::default()
+            }),
+        )
+    }
+
+    /// 422 for an apply patch without `?fieldManager=`.
+    pub fn apply_without_field_manager() -> Self {
+        let message = "Required value: is required for apply patch";
+        Self::new(
+            Status::failure(
+                422,
+                Some("Invalid"),
+                format!("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: {message}"),
+            )
+            .with_details(StatusDetails {
+                group: Some("meta.k8s.io".to_string()),
+                kind: Some("PatchOptions".to_string()),
+                causes: Some(vec![StatusCause {
+                    reason: Some("FieldValueRequired".to_string()),
+                    message: message.to_string(),
+                    field: Some("fieldManager".to_string()),
+                }]),
+                ..StatusDetails::default()
+            }),
+        )
+    }
+
+    /// 500 with reason `Unknown`: how kube-apiserver answers an error that is not a Status.
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self::new(Status::failure(500, Some("Unknown"), message))
+    }
+
     /// The generic 422 kube-apiserver answers when a JSON patch cannot be applied.
     pub fn patch_not_applicable() -> Self {
         Self::new(

@@ -1,7 +1,8 @@
 //! CREATE, UPDATE (PUT), PATCH and DELETE, in kube-apiserver's order: decode, preconditions
-//! (stale resourceVersion → 409), defaulting and validation (422), validating admission, then
-//! storage (unless `dryRun=All`). Writes to `status` keep the spec; writes to `scale` change only
-//! `spec.replicas`; writes to the main resource keep the status.
+//! (stale resourceVersion → 409), defaulting, field ownership (`managedFields`; server-side apply
+//! conflicts → 409), validation (422), validating admission, then storage (unless `dryRun=All`).
+//! Writes to `status` keep the spec; writes to `scale` change only `spec.replicas`; writes to the
+//! main resource keep the status.
 
 use std::collections::HashMap;
 
@@ -11,12 +12,15 @@ use serde_json::{Map, Value, json};
 use super::admission::{self, Attributes, Operation};
 use super::auth::User;
 use super::defaults;
+use super::fieldmanager::{self, ApplyError, FieldManager};
 use super::object;
-use super::patch::{self, PatchType};
+use super::patch::{self, PatchFormat, PatchType};
+use super::protobuf;
 use super::resources::{self, GenerationPolicy, ResourceType, Subresource};
 use super::response::{Failure, Outcome, Reply};
 use super::route::Target;
 use super::scale;
+use super::schema::Schema;
 use super::status::{ApiError, ApiResult, Status};
 use super::store::{CommitError, ObjectKey, Store};
 use super::validation;
@@ -31,6 +35,7 @@ pub struct WriteRequest<'a> {
     pub target: &'a Target,
     pub query: &'a HashMap<String, String>,
     pub content_type: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -45,6 +50,40 @@ impl WriteRequest<'_> {
 
     fn key(&self, name: &str) -> ObjectKey {
         ObjectKey::new(self.resource(), self.target.namespace.as_deref(), name)
+    }
+
+    /// The field manager of the request's endpoint, and the request's manager name.
+    fn field_manager(&self) -> (FieldManager, &str) {
+        let name = fieldmanager::manager_name(
+            self.query.get("fieldManager").map(String::as_str),
+            self.user_agent,
+        );
+        (
+            FieldManager::new(self.resource(), self.target.subresource),
+            name,
+        )
+    }
+
+    /// Server-side apply of `config` to `live` (`None` creates), refused before admission.
+    fn apply(&self, live: Option<&Value>, config: &Value) -> ApiResult<Value> {
+        let (manager, name) = self.field_manager();
+        let force = self.query.get("force").is_some_and(|f| f == "true");
+        manager
+            .apply(live, config, name, force)
+            .map_err(|err| match err {
+                ApplyError::Conflicts(conflicts) => {
+                    ApiError::apply_conflict(conflicts.message(), conflicts.causes())
+                }
+                ApplyError::ManagedFieldsSet => ApiError::bad_request(err.to_string()),
+                ApplyError::Invalid(detail) => ApiError::unknown(format!(
+                    "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {detail}",
+                    self.target.namespace.as_deref().unwrap_or_default(),
+                    self.name(),
+                    self.resource().group,
+                    self.resource().version,
+                    self.resource().kind
+                )),
+            })
     }
 
     fn dry_run(&self) -> bool {
@@ -107,11 +146,15 @@ impl WriteRequest<'_> {
     }
 }
 
-/// A request body: JSON, or YAML when the client says so.
+/// A request body: JSON, YAML when the client says so, or protobuf for the kinds
+/// [`protobuf`] reads.
 fn decode_body(body: &[u8], content_type: Option<&str>) -> ApiResult<Value> {
-    // kubectl's typed generators (`create service ...`) send protobuf, which this server lacks.
-    if content_type.is_some_and(|ct| ct.contains("protobuf")) {
-        return Err(ApiError::unsupported_media_type());
+    if protobuf::is_protobuf(content_type) {
+        // kubectl's typed generators (`create service ...`) send kinds not read here.
+        return protobuf::decode(body).map_err(|err| match err {
+            protobuf::DecodeError::Unsupported(_) => ApiError::unsupported_media_type(),
+            other => ApiError::bad_request(format!("error decoding body: {other}")),
+        });
     }
     let yaml = content_type.is_some_and(|ct| ct.contains("yaml"));
     let decoded = if yaml {
@@ -231,7 +274,6 @@ fn prepare_create(resource: &ResourceType, object: &mut Value) {
         "creationTimestamp",
         "deletionTimestamp",
         "generation",
-        "managedFields",
         "selfLink",
     ] {
         metadata.remove(field);
@@ -277,10 +319,22 @@ pub async fn create(request: &WriteRequest<'_>) -> Outcome {
         )
         .into());
     }
-    create_object(request, object, request.options("CreateOptions")).await
+    create_object(request, object, Creation::Create).await
 }
 
-async fn create_object(request: &WriteRequest<'_>, mut object: Value, options: Value) -> Outcome {
+/// How an object comes to be: a create, whose writer owns what it set (defaults included), or a
+/// server-side apply, whose writer owns its configuration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Creation {
+    Create,
+    Apply,
+}
+
+async fn create_object(
+    request: &WriteRequest<'_>,
+    mut object: Value,
+    creation: Creation,
+) -> Outcome {
     let resource = request.resource();
     place_in_namespace(resource, &mut object, request.target.namespace.as_deref())?;
     if object::name(&object).is_none()
@@ -299,10 +353,19 @@ async fn create_object(request: &WriteRequest<'_>, mut object: Value, options: V
     {
         return Err(ApiError::not_found(resources::namespaces(), namespace).into());
     }
+    if creation == Creation::Apply {
+        object = request.apply(None, &object)?;
+    }
     prepare_create(resource, &mut object);
-    defaults::apply(resource, &mut object, None);
+    defaults::apply(resource, &mut object);
+    if creation == Creation::Create {
+        let (manager, name) = request.field_manager();
+        manager.update(None, &mut object, name);
+    }
+    defaults::allocate(resource, &mut object, None);
     validation::validate(resource, &object)?;
     let name = object::name(&object).unwrap_or_default().to_string();
+    let options = request.options("CreateOptions");
     let warnings = request
         .admit(Operation::Create, &name, Some(&object), None, options)
         .await?;
@@ -337,32 +400,66 @@ pub async fn update(request: &WriteRequest<'_>) -> Outcome {
         ))
         .into());
     }
-    modify(request, |_| Ok(body.clone())).await
+    modify(request, |_| Ok(body.clone()), Ownership::Update).await
+}
+
+/// Whose fields a modification records: the writer's changes, or an apply's own result.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ownership {
+    Update,
+    Applied,
 }
 
 pub async fn patch(request: &WriteRequest<'_>) -> Outcome {
     let resource = request.resource();
     let patch_type = PatchType::from_content_type(request.content_type)?;
     let custom = resource.custom && request.target.subresource != Some(Subresource::Scale);
-    if patch_type == PatchType::Strategic && custom {
+    if patch_type == PatchType::Patch(PatchFormat::Strategic) && custom {
         return Err(ApiError::strategic_patch_on_custom_resource().into());
     }
-    let missing = request.store.get(&request.key(request.name())).is_none();
-    if patch_type == PatchType::Apply && missing && request.target.subresource.is_none() {
-        // Server-side apply of a new object creates it.
-        let mut object = patch::decode_apply(request.body)?;
-        check_type(
-            resource,
-            &mut object,
-            resource.kind,
-            &resource.api_version(),
-        )?;
-        object::metadata_mut(&mut object).insert("name".into(), json!(request.name()));
-        return create_object(request, object, request.options("CreateOptions")).await;
+    if let PatchType::Patch(format) = patch_type {
+        let schema = match request.target.subresource {
+            Some(Subresource::Scale) => Schema::SCALE,
+            _ => Schema::of(resource),
+        };
+        return modify(
+            request,
+            |view| patch::apply(format, view, request.body, schema),
+            Ownership::Update,
+        )
+        .await;
     }
-    modify(request, |view| {
-        patch::apply(patch_type, view, request.body, custom)
-    })
+    if request.target.subresource == Some(Subresource::Scale) {
+        return Err(ApiError::bad_request(
+            "server-side apply to the scale subresource is not supported by the test API server",
+        )
+        .into());
+    }
+    if request
+        .query
+        .get("fieldManager")
+        .is_none_or(|m| m.is_empty())
+    {
+        return Err(ApiError::apply_without_field_manager().into());
+    }
+    let mut config = patch::decode_apply(request.body)?;
+    check_type(
+        resource,
+        &mut config,
+        resource.kind,
+        &resource.api_version(),
+    )?;
+    let missing = request.store.get(&request.key(request.name())).is_none();
+    if missing && request.target.subresource.is_none() {
+        // Server-side apply of a new object creates it.
+        object::metadata_mut(&mut config).insert("name".into(), json!(request.name()));
+        return create_object(request, config, Creation::Apply).await;
+    }
+    modify(
+        request,
+        |view| request.apply(Some(view), &config),
+        Ownership::Applied,
+    )
     .await
 }
 
@@ -379,6 +476,7 @@ fn updated_object(
     request: &WriteRequest<'_>,
     current: &Value,
     mut candidate: Value,
+    ownership: Ownership,
 ) -> ApiResult<Value> {
     let resource = request.resource();
     defaults::drop_nulls(&mut candidate);
@@ -411,7 +509,6 @@ fn updated_object(
                     None => metadata.remove(field),
                 };
             }
-            metadata.remove("managedFields");
             if resource.has_subresource(Subresource::Status) {
                 let root = updated
                     .as_object_mut()
@@ -424,7 +521,12 @@ fn updated_object(
             updated
         }
     };
-    defaults::apply(resource, &mut updated, Some(current));
+    defaults::apply(resource, &mut updated);
+    if ownership == Ownership::Update {
+        let (manager, name) = request.field_manager();
+        manager.update(Some(current), &mut updated, name);
+    }
+    defaults::allocate(resource, &mut updated, Some(current));
     validation::validate(resource, &updated)?;
     bump_generation_if_changed(resource, current, &mut updated);
     Ok(updated)
@@ -435,6 +537,7 @@ fn updated_object(
 async fn modify(
     request: &WriteRequest<'_>,
     compute: impl Fn(&Value) -> ApiResult<Value>,
+    ownership: Ownership,
 ) -> Outcome {
     let resource = request.resource();
     let name = request.name();
@@ -452,7 +555,7 @@ async fn modify(
         {
             return Err(ApiError::conflict(resource, name).into());
         }
-        let mut updated = updated_object(request, &current, candidate)?;
+        let mut updated = updated_object(request, &current, candidate, ownership)?;
         object::set_resource_version(&mut updated, current_rv);
         let admitted = endpoint_view(request.target.subresource, &updated);
         let warnings = request

@@ -74,7 +74,7 @@ pub fn http_route() -> Value {
 }
 
 /// A server with the capture session's users (alice may not list secrets nor delete services)
-/// and objects.
+/// and objects, owned by `kubectl-create` as the session's `kubectl create` made them.
 pub async fn capture_server() -> TestApiServer {
     let config = Config::default()
         .deny("alice", Denial::new("list", "", "secrets"))
@@ -88,7 +88,9 @@ pub async fn capture_server() -> TestApiServer {
         service(),
         http_route(),
     ] {
-        server.put_object(&manifest).expect("seeding");
+        server
+            .put_object_as(&manifest, "kubectl-create")
+            .expect("seeding");
     }
     server
 }
@@ -236,4 +238,62 @@ pub fn unused_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// The order kube-apiserver keeps `managedFields` in: `Apply` entries first, then by time, then
+/// by manager.
+pub fn assert_in_order(entries: &[Value]) {
+    let key = |e: &Value| {
+        (
+            e["operation"].as_str().unwrap_or_default().to_string(),
+            e["time"].as_str().unwrap_or_default().to_string(),
+            e["manager"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    assert!(
+        entries
+            .windows(2)
+            .all(|pair| key(&pair[0]) <= key(&pair[1])),
+        "managedFields out of order: {entries:?}"
+    );
+}
+
+/// An object with what differs between two servers (ids, versions, times, addresses) replaced by
+/// whether it is there; its `managedFields`, checked to be in order, by operation and manager
+/// (entries written within one second here were seconds apart when captured).
+pub fn comparable(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(entries) = object["metadata"]["managedFields"].as_array_mut() {
+        assert_in_order(entries);
+        entries.sort_by_key(|e| (e["operation"].to_string(), e["manager"].to_string()));
+    }
+    for pointer in [
+        "/metadata/uid",
+        "/metadata/resourceVersion",
+        "/metadata/creationTimestamp",
+        "/spec/clusterIP",
+        "/spec/clusterIPs/0",
+    ] {
+        if let Some(value) = object.pointer_mut(pointer) {
+            *value = json!("<set>");
+        }
+    }
+    for entry in object["metadata"]["managedFields"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(time) = entry.get_mut("time") {
+            *time = json!("<set>");
+        }
+    }
+    object
+}
+
+/// The `managedFields` entry of `manager`.
+pub fn managed_fields_entry<'a>(object: &'a Value, manager: &str) -> &'a Value {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["manager"] == manager))
+        .unwrap_or_else(|| panic!("no entry of {manager} in {object}"))
 }

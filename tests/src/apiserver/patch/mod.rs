@@ -1,20 +1,29 @@
-//! PATCH bodies: the four patch types kube-apiserver accepts, told apart by Content-Type.
+//! PATCH bodies: the four patch types kube-apiserver accepts, told apart by Content-Type. Three
+//! are merged here; apply configurations go to the field manager (`fieldmanager`), which owns
+//! what they set.
 
 mod strategic;
 
 use serde_json::Value;
 
+use super::schema::Schema;
 use super::status::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
+    Patch(PatchFormat),
+    /// Server-side apply.
+    Apply,
+}
+
+/// A patch merged into the object by this module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchFormat {
     /// RFC 6902.
     Json,
     /// RFC 7386.
     Merge,
     Strategic,
-    /// Server-side apply: here create-or-merge, without field ownership.
-    Apply,
 }
 
 impl PatchType {
@@ -25,9 +34,11 @@ impl PatchType {
             .map(str::trim)
             .unwrap_or_default();
         match media_type {
-            "application/json-patch+json" => Ok(PatchType::Json),
-            "application/merge-patch+json" => Ok(PatchType::Merge),
-            "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            "application/json-patch+json" => Ok(PatchType::Patch(PatchFormat::Json)),
+            "application/merge-patch+json" => Ok(PatchType::Patch(PatchFormat::Merge)),
+            "application/strategic-merge-patch+json" => {
+                Ok(PatchType::Patch(PatchFormat::Strategic))
+            }
             "application/apply-patch+yaml" => Ok(PatchType::Apply),
             _ => Err(ApiError::unsupported_media_type()),
         }
@@ -53,15 +64,15 @@ pub fn decode_apply(body: &[u8]) -> ApiResult<Value> {
         .map_err(|err| ApiError::bad_request(format!("error decoding YAML: {err}")))
 }
 
-/// Applies a patch to `current`. `custom` resources (CRDs) refuse strategic merge patches.
+/// Applies a patch to `current`, an object of `schema`.
 pub fn apply(
-    patch_type: PatchType,
+    format: PatchFormat,
     current: &Value,
     body: &[u8],
-    custom: bool,
+    schema: Schema,
 ) -> ApiResult<Value> {
-    match patch_type {
-        PatchType::Json => {
+    match format {
+        PatchFormat::Json => {
             let operations: json_patch::Patch = serde_json::from_value(decode_json(body)?)
                 .map_err(|err| ApiError::bad_request(format!("error decoding patch: {err}")))?;
             let mut patched = current.clone();
@@ -69,28 +80,14 @@ pub fn apply(
                 .map_err(|_| ApiError::patch_not_applicable())?;
             Ok(patched)
         }
-        PatchType::Merge => {
+        PatchFormat::Merge => {
             let patch = decode_json(body)?;
             let mut patched = current.clone();
             json_patch::merge(&mut patched, &patch);
             Ok(patched)
         }
-        PatchType::Strategic if custom => Err(ApiError::strategic_patch_on_custom_resource()),
-        PatchType::Strategic => {
-            strategic::apply(current, &decode_json(body)?).map_err(ApiError::bad_request)
+        PatchFormat::Strategic => {
+            strategic::apply(schema, current, &decode_json(body)?).map_err(ApiError::bad_request)
         }
-        PatchType::Apply => merge_applied(current, &decode_apply(body)?, custom),
-    }
-}
-
-/// Merges an apply configuration into the live object: strategic for built-in types, JSON
-/// merge for custom resources. Fields the applier dropped are not removed (no field ownership).
-pub fn merge_applied(current: &Value, applied: &Value, custom: bool) -> ApiResult<Value> {
-    if custom {
-        let mut merged = current.clone();
-        json_patch::merge(&mut merged, applied);
-        Ok(merged)
-    } else {
-        strategic::apply(current, applied).map_err(ApiError::bad_request)
     }
 }

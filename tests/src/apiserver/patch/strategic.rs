@@ -5,45 +5,22 @@
 
 use serde_json::{Map, Value};
 
-/// How a list field is patched.
+use crate::apiserver::schema::{ListShape, Schema};
+
+/// How a list field is patched, from the schema's list shape: associative lists merge by their
+/// first key (Kubernetes' `patchMergeKey`), sets of primitives take the union, others are replaced.
 enum ListStrategy {
-    /// Merged element-wise by this key.
     MergeByKey(&'static str),
-    /// A set of primitives: union (e.g. finalizers).
     MergePrimitives,
     Replace,
 }
 
-/// The patch strategy of a list, from its field path (indices omitted), like Kubernetes'
-/// `patchStrategy`/`patchMergeKey` struct tags.
-fn list_strategy(path: &[String]) -> ListStrategy {
-    let field = path.last().map(String::as_str).unwrap_or_default();
-    let parent = path
-        .len()
-        .checked_sub(2)
-        .and_then(|i| path.get(i))
-        .map(String::as_str);
-    match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "env"
-        | "volumes"
-        | "imagePullSecrets"
-        | "resourceClaims" => ListStrategy::MergeByKey("name"),
-        "volumeMounts" => ListStrategy::MergeByKey("mountPath"),
-        "volumeDevices" => ListStrategy::MergeByKey("devicePath"),
-        "hostAliases" => ListStrategy::MergeByKey("ip"),
-        "topologySpreadConstraints" => ListStrategy::MergeByKey("topologyKey"),
-        "conditions" => ListStrategy::MergeByKey("type"),
-        "ownerReferences" => ListStrategy::MergeByKey("uid"),
-        "finalizers" => ListStrategy::MergePrimitives,
-        "ports" if matches!(parent, Some("containers" | "initContainers")) => {
-            ListStrategy::MergeByKey("containerPort")
-        }
-        // Service.spec.ports; NetworkPolicy ports (under ingress/egress) are atomic.
-        "ports" if path.len() == 2 && parent == Some("spec") => ListStrategy::MergeByKey("port"),
-        _ => ListStrategy::Replace,
+fn list_strategy(schema: Schema, path: &[String]) -> ListStrategy {
+    let names: Vec<&str> = path.iter().map(String::as_str).collect();
+    match schema.list_shape(&names) {
+        ListShape::Map([first, ..]) => ListStrategy::MergeByKey(first.name),
+        ListShape::Set => ListStrategy::MergePrimitives,
+        ListShape::Map([]) | ListShape::Atomic => ListStrategy::Replace,
     }
 }
 
@@ -52,16 +29,17 @@ const RETAIN_KEYS: &str = "$retainKeys";
 const SET_ELEMENT_ORDER: &str = "$setElementOrder/";
 const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList/";
 
-/// Applies `patch` to `original`. Errors are messages for a 422/400 answer.
-pub fn apply(original: &Value, patch: &Value) -> Result<Value, String> {
+/// Applies `patch` to `original`, an object of `schema`. Errors are messages for a 422/400 answer.
+pub fn apply(schema: Schema, original: &Value, patch: &Value) -> Result<Value, String> {
     let Value::Object(patch) = patch else {
         return Err("strategic merge patch must be a JSON object".into());
     };
     let base = original.as_object().cloned().unwrap_or_default();
-    merge_map(base, patch, &mut Vec::new()).map(Value::Object)
+    merge_map(schema, base, patch, &mut Vec::new()).map(Value::Object)
 }
 
 fn merge_map(
+    schema: Schema,
     mut original: Map<String, Value>,
     patch: &Map<String, Value>,
     path: &mut Vec<String>,
@@ -92,13 +70,17 @@ fn merge_map(
             (_, Value::Null) => None,
             (_, Value::Object(new)) if is_delete_directive(new) => None,
             (Some(Value::Object(old)), Value::Object(new)) => {
-                Some(Value::Object(merge_map(old, new, path)?))
+                Some(Value::Object(merge_map(schema, old, new, path)?))
             }
             (Some(Value::Array(old)), Value::Array(new)) => {
-                Some(Value::Array(merge_list(old, new, path)?))
+                Some(Value::Array(merge_list(schema, old, new, path)?))
             }
-            (_, Value::Object(new)) => Some(Value::Object(merge_map(Map::new(), new, path)?)),
-            (_, Value::Array(new)) => Some(Value::Array(merge_list(Vec::new(), new, path)?)),
+            (_, Value::Object(new)) => {
+                Some(Value::Object(merge_map(schema, Map::new(), new, path)?))
+            }
+            (_, Value::Array(new)) => {
+                Some(Value::Array(merge_list(schema, Vec::new(), new, path)?))
+            }
             (_, scalar) => Some(scalar.clone()),
         };
         path.pop();
@@ -115,6 +97,7 @@ fn is_delete_directive(patch: &Map<String, Value>) -> bool {
 }
 
 fn merge_list(
+    schema: Schema,
     original: Vec<Value>,
     patch: &[Value],
     path: &mut Vec<String>,
@@ -129,7 +112,7 @@ fn merge_list(
             .cloned()
             .collect());
     }
-    match list_strategy(path) {
+    match list_strategy(schema, path) {
         ListStrategy::Replace => Ok(patch.iter().map(strip_directives_value).collect()),
         ListStrategy::MergePrimitives => {
             let mut merged = original;
@@ -163,11 +146,14 @@ fn merge_list(
                     (None, true) => {}
                     (Some(i), false) => {
                         let old = merged[i].as_object().cloned().unwrap_or_default();
-                        merged[i] = Value::Object(merge_map(old, item_map, path)?);
+                        merged[i] = Value::Object(merge_map(schema, old, item_map, path)?);
                     }
-                    (None, false) => {
-                        merged.push(Value::Object(merge_map(Map::new(), item_map, path)?))
-                    }
+                    (None, false) => merged.push(Value::Object(merge_map(
+                        schema,
+                        Map::new(),
+                        item_map,
+                        path,
+                    )?)),
                 }
             }
             Ok(merged)
@@ -198,7 +184,16 @@ fn strip_directives_value(value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::resources;
     use serde_json::json;
+
+    fn deployments() -> Schema {
+        Schema::of(resources::deployments())
+    }
+
+    fn services() -> Schema {
+        Schema::of(resources::services())
+    }
 
     fn deployment() -> Value {
         json!({"spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {"spec": {"containers": [
@@ -211,6 +206,7 @@ mod tests {
     #[test]
     fn containers_merge_by_name_and_keep_the_others() {
         let patched = apply(
+            deployments(),
             &deployment(),
             &json!({"spec": {"template": {"spec": {"containers": [
                 {"name": "api", "image": "api:2", "env": [{"name": "B", "value": "2"}]}
@@ -227,6 +223,7 @@ mod tests {
     #[test]
     fn patch_delete_directive_removes_a_list_element() {
         let patched = apply(
+            deployments(),
             &deployment(),
             &json!({"spec": {"template": {"spec": {"containers": [
                 {"name": "sidecar", "$patch": "delete"}
@@ -245,6 +242,7 @@ mod tests {
     #[test]
     fn maps_merge_and_null_deletes() {
         let patched = apply(
+            services(),
             &json!({"spec": {"selector": {"app": "api", "color": "blue"}}}),
             &json!({"spec": {"selector": {"color": "green", "app": null}}}),
         )
@@ -255,6 +253,7 @@ mod tests {
     #[test]
     fn service_ports_merge_by_port_and_unknown_lists_are_replaced() {
         let patched = apply(
+            services(),
             &json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}], "externalIPs": ["1.1.1.1"]}}),
             &json!({"spec": {"ports": [{"port": 80, "targetPort": 9090}, {"port": 443}], "externalIPs": ["2.2.2.2"]}}),
         )
