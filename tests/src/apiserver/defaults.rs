@@ -7,18 +7,34 @@ use serde_json::{Map, Value, json};
 
 use super::resources::ResourceType;
 
-/// Fills defaults of `object` in place. `previous` is the stored object on update (allocated
-/// values such as a Service's clusterIP are kept from it).
+/// Fills defaults of `object` in place: the scheme's (`scheme`), then what the registry
+/// allocates when it stores an object (a Service's cluster IPs). `previous` is the stored object
+/// on update (allocated values are kept from it).
 pub fn apply(resource: &ResourceType, object: &mut Value, previous: Option<&Value>) {
+    scheme(resource, object);
+    if (resource.group, resource.kind) == ("", "Service") {
+        service_ips(object, previous);
+    }
+}
+
+/// The scheme's defaults only: what decoding a request fills in, and what mutating webhooks see
+/// of a new object (allocation comes after them).
+pub fn scheme(resource: &ResourceType, object: &mut Value) {
     omit_empty_metadata_maps(object);
     match (resource.group, resource.kind) {
         ("apps", "Deployment") => deployment(object),
-        ("", "Service") => service(object, previous),
+        ("", "Service") => service(object),
         ("", "Namespace") => namespace(object),
         ("", "Secret") => {
             set_missing(object, "type", json!("Opaque"));
         }
         ("networking.k8s.io", "NetworkPolicy") => network_policy(object),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            webhook_configuration(object);
+            for webhook in each_in(object, "webhooks") {
+                set_missing(webhook, "reinvocationPolicy", json!("Never"));
+            }
+        }
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
             webhook_configuration(object)
         }
@@ -139,7 +155,7 @@ fn image_pull_policy(image: &str) -> &'static str {
     if tagged { "IfNotPresent" } else { "Always" }
 }
 
-fn service(object: &mut Value, previous: Option<&Value>) {
+fn service(object: &mut Value) {
     let spec = object_at(object, "spec");
     set_missing(spec, "type", json!("ClusterIP"));
     set_missing(spec, "sessionAffinity", json!("None"));
@@ -149,6 +165,16 @@ fn service(object: &mut Value, previous: Option<&Value>) {
             set_missing(port, "targetPort", number);
         }
     }
+    if spec["type"] != "ExternalName" {
+        set_missing(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    // Go always writes the (empty) load balancer status.
+    set_missing(object_at(object, "status"), "loadBalancer", json!({}));
+}
+
+/// The cluster IPs the Service registry allocates, or keeps from `previous`.
+fn service_ips(object: &mut Value, previous: Option<&Value>) {
+    let spec = object_at(object, "spec");
     if spec["type"] != "ExternalName" {
         let kept = previous
             .and_then(|p| p.pointer("/spec/clusterIP"))
@@ -165,9 +191,7 @@ fn service(object: &mut Value, previous: Option<&Value>) {
         set_missing(spec, "clusterIPs", json!([cluster_ip]));
         set_missing(spec, "ipFamilies", json!(["IPv4"]));
         set_missing(spec, "ipFamilyPolicy", json!("SingleStack"));
-        set_missing(spec, "internalTrafficPolicy", json!("Cluster"));
     }
-    set_missing(object, "status", json!({"loadBalancer": {}}));
 }
 
 /// Cluster IPs from 10.0.0.0/16, like a service CIDR.

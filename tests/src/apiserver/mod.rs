@@ -1,9 +1,10 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
 //! bearer-token users, objects as JSON with resourceVersions, patches, watches, status and scale
-//! subresources, discovery, and validating admission webhooks (rules, selectors, CEL
-//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`). Also the Service/Pod
-//! proxy and `SelfSubjectReview`. No controllers run: the Deployment status helpers also keep
-//! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
+//! subresources, discovery, and mutating and validating admission webhooks (rules, selectors, CEL
+//! matchConditions, JSONPatches, reinvocation) called exactly like kube-apiserver 1.36 calls them
+//! (see `tests/captures`). Also the Service/Pod proxy and `SelfSubjectReview`. No controllers
+//! run: the Deployment status helpers also keep the Deployment's Pods in line, as the ReplicaSet
+//! controller and kubelets would.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +25,8 @@ mod admission;
 mod auth;
 mod defaults;
 mod discovery;
+mod golang;
+mod jsonpatch;
 mod kubeconfig;
 mod object;
 mod patch;

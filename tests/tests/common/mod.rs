@@ -36,6 +36,61 @@ pub fn captured_body(relative: &str) -> String {
         .to_string()
 }
 
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// Same fields, same request identity, same options; objects present or null alike, with the
+/// same metadata fields (managedFields aside: this server does not track field managers).
+pub fn assert_review_shape(actual: &Value, captured: &Value) {
+    assert_eq!(keys(actual), keys(captured), "request fields");
+    for field in [
+        "kind",
+        "resource",
+        "requestKind",
+        "requestResource",
+        "subResource",
+        "requestSubResource",
+        "operation",
+        "dryRun",
+        "options",
+    ] {
+        assert_eq!(actual[field], captured[field], "{field}");
+    }
+    // `extra` comes with ServiceAccount tokens only; the captures mix both kinds of users.
+    let identity = |v: &Value| {
+        keys(&v["userInfo"])
+            .into_iter()
+            .filter(|k| k != "extra")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(identity(actual), identity(captured), "userInfo fields");
+    for field in ["object", "oldObject"] {
+        assert_eq!(
+            actual[field].is_null(),
+            captured[field].is_null(),
+            "{field} presence"
+        );
+        let mut expected = keys(&captured[field]["metadata"]);
+        expected.retain(|k| k != "managedFields");
+        assert_eq!(
+            keys(&actual[field]["metadata"]),
+            expected,
+            "{field}.metadata fields"
+        );
+        assert_eq!(
+            keys(actual[field].get("spec").unwrap_or(&Value::Null)),
+            keys(captured[field].get("spec").unwrap_or(&Value::Null)),
+            "{field}.spec fields"
+        );
+    }
+}
+
 pub fn deployment(name: &str, color: &str, image: &str) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
