@@ -1,5 +1,5 @@
 //! End-to-end test support for bluegreen: an in-process Kubernetes API server that behaves like
-//! kube-apiserver for kubectl, kube-rs and validating webhooks ([`apiserver`]), a recording
+//! kube-apiserver for kubectl, kube-rs and admission webhooks ([`apiserver`]), a recording
 //! webhook ([`recording_webhook`]) and throwaway TLS certificates ([`tls`]).
 //! Never part of a shipped binary.
 

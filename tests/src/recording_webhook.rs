@@ -1,5 +1,6 @@
-//! A validating webhook for tests: HTTPS on a loopback port, records every AdmissionReview it
-//! receives and answers as the test says (allow, deny with a code, warn, or answer late).
+//! A webhook for tests, validating or mutating: HTTPS on a loopback port, records every
+//! AdmissionReview it receives and answers as the test says (allow, deny with a code, warn,
+//! patch, or answer late), by request and path.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::tls::{TestCertificates, TlsError, install_crypto_provider};
@@ -21,6 +23,8 @@ pub struct Answer {
     pub warnings: Vec<String>,
     /// Answer only after this long (to exceed a webhook's timeoutSeconds).
     pub delay: Option<Duration>,
+    /// `response.patch` as sent (base64 when well-formed), with `patchType: JSONPatch`.
+    pub patch: Option<String>,
 }
 
 impl Answer {
@@ -50,6 +54,18 @@ impl Answer {
         self.delay = Some(delay);
         self
     }
+
+    /// Sends this JSONPatch (an array of operations), base64-encoded as kube-apiserver expects.
+    pub fn with_patch(self, operations: &Value) -> Self {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(operations.to_string());
+        self.with_raw_patch(&encoded)
+    }
+
+    /// Sends `patch` exactly as given: a patch a test encoded itself, or one that is no base64.
+    pub fn with_raw_patch(mut self, patch: &str) -> Self {
+        self.patch = Some(patch.to_string());
+        self
+    }
 }
 
 /// One request the webhook received.
@@ -77,7 +93,8 @@ impl RecordedCall {
     }
 }
 
-type Responder = dyn Fn(&Value) -> Answer + Send + Sync;
+/// Decides the answer from the request's path (without query) and `review.request`.
+type Responder = dyn Fn(&str, &Value) -> Answer + Send + Sync;
 
 struct WebhookState {
     calls: Mutex<Vec<RecordedCall>>,
@@ -103,6 +120,14 @@ impl RecordingWebhook {
     /// Starts the webhook; `responder` gets each `review.request` and decides the answer.
     pub async fn start(
         responder: impl Fn(&Value) -> Answer + Send + Sync + 'static,
+    ) -> Result<Self, WebhookError> {
+        Self::start_with_paths(move |_, request| responder(request)).await
+    }
+
+    /// Starts the webhook; `responder` gets each request's path (e.g. `/mutate`) and
+    /// `review.request`, so that one server can play several webhooks.
+    pub async fn start_with_paths(
+        responder: impl Fn(&str, &Value) -> Answer + Send + Sync + 'static,
     ) -> Result<Self, WebhookError> {
         install_crypto_provider();
         let certificates = TestCertificates::generate()?;
@@ -177,9 +202,18 @@ impl RecordingWebhook {
 
 /// A ValidatingWebhookConfiguration manifest with these webhook entries.
 pub fn webhook_configuration(name: &str, webhooks: Vec<Value>) -> Value {
+    configuration("ValidatingWebhookConfiguration", name, webhooks)
+}
+
+/// A MutatingWebhookConfiguration manifest with these webhook entries.
+pub fn mutating_webhook_configuration(name: &str, webhooks: Vec<Value>) -> Value {
+    configuration("MutatingWebhookConfiguration", name, webhooks)
+}
+
+fn configuration(kind: &str, name: &str, webhooks: Vec<Value>) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
+        "kind": kind,
         "metadata": {"name": name},
         "webhooks": webhooks,
     })
@@ -210,7 +244,7 @@ async fn review(State(state): State<Arc<WebhookState>>, request: Request) -> Res
             .collect(),
         review,
     };
-    let answer = (state.responder)(call.request());
+    let answer = (state.responder)(parts.uri.path(), call.request());
     let uid = call.request()["uid"].clone();
     if let Ok(mut calls) = state.calls.lock() {
         calls.push(call);
@@ -228,6 +262,10 @@ async fn review(State(state): State<Arc<WebhookState>>, request: Request) -> Res
     }
     if !answer.warnings.is_empty() {
         response["warnings"] = json!(answer.warnings);
+    }
+    if let Some(patch) = answer.patch {
+        response["patchType"] = json!("JSONPatch");
+        response["patch"] = json!(patch);
     }
     axum::Json(json!({
         "apiVersion": "admission.k8s.io/v1",

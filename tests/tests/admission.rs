@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bluegreen_e2e::TestApiServer;
 use bluegreen_e2e::recording_webhook::{Answer, RecordingWebhook, webhook_configuration};
-use common::{Kubectl, capture, capture_server, capture_text, raw};
+use common::{Kubectl, assert_review_shape, capture, capture_server, capture_text, raw};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -69,59 +69,6 @@ async fn with_capture_webhook(server: &TestApiServer) -> RecordingWebhook {
 /// The review of a captured webhook call.
 fn captured_request(file: &str, call: usize) -> Value {
     capture(file)["webhookCalls"][call]["review"]["request"].clone()
-}
-
-fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    keys.sort();
-    keys
-}
-
-/// Same fields, same request identity, same options; objects present or null alike, with the
-/// same metadata fields (`managedFields` included: ownership is settled before admission).
-fn assert_review_shape(actual: &Value, captured: &Value) {
-    assert_eq!(keys(actual), keys(captured), "request fields");
-    for field in [
-        "kind",
-        "resource",
-        "requestKind",
-        "requestResource",
-        "subResource",
-        "requestSubResource",
-        "operation",
-        "dryRun",
-        "options",
-    ] {
-        assert_eq!(actual[field], captured[field], "{field}");
-    }
-    // `extra` comes with ServiceAccount tokens only; the captures mix both kinds of users.
-    let identity = |v: &Value| {
-        keys(&v["userInfo"])
-            .into_iter()
-            .filter(|k| k != "extra")
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(identity(actual), identity(captured), "userInfo fields");
-    for field in ["object", "oldObject"] {
-        assert_eq!(
-            actual[field].is_null(),
-            captured[field].is_null(),
-            "{field} presence"
-        );
-        assert_eq!(
-            keys(&actual[field]["metadata"]),
-            keys(&captured[field]["metadata"]),
-            "{field}.metadata fields"
-        );
-        assert_eq!(
-            keys(actual[field].get("spec").unwrap_or(&Value::Null)),
-            keys(captured[field].get("spec").unwrap_or(&Value::Null)),
-            "{field}.spec fields"
-        );
-    }
 }
 
 #[tokio::test]

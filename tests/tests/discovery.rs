@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{capture, capture_server};
-use serde_json::Value;
+use common::{Kubectl, capture, capture_server};
+use serde_json::{Value, json};
 
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
 
@@ -150,4 +150,110 @@ async fn aggregated_discovery_matches_the_captures() {
     let version: Value =
         serde_json::from_str(&get(&server, "/version", "application/json").await.body).unwrap();
     assert_eq!(version, capture("discovery/version.json"));
+}
+
+/// MutatingWebhookConfigurations, which the trimmed captures leave out, are listed as
+/// kube-apiserver lists them: like ValidatingWebhookConfigurations, before them, with the
+/// storage version hash kube-apiserver derives from group, version and kind (the first 8 bytes
+/// of SHA-256 of `admissionregistration.k8s.io/v1/MutatingWebhookConfiguration`, base64), and
+/// in `kubectl api-resources` as captured.
+#[tokio::test]
+async fn mutating_webhook_configurations_are_discovered_like_validating_ones() {
+    let server = capture_server().await;
+    let renamed = |entry: &Value, name_key: &str, singular_key: &str| {
+        let mut entry = entry.clone();
+        entry[name_key] = json!("mutatingwebhookconfigurations");
+        entry[singular_key] = json!("mutatingwebhookconfiguration");
+        entry
+    };
+    let names = |entries: &[Value], key: &str| -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| e[key].as_str().unwrap_or_default().to_string())
+            .filter(|name| name.ends_with("webhookconfigurations"))
+            .collect()
+    };
+
+    let list: Value = serde_json::from_str(
+        &get(
+            &server,
+            "/apis/admissionregistration.k8s.io/v1",
+            "application/json",
+        )
+        .await
+        .body,
+    )
+    .unwrap();
+    let entries = list["resources"].as_array().unwrap();
+    let captured = capture("discovery/apis-admissionregistration.k8s.io-v1.json");
+    let validating = captured["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "validatingwebhookconfigurations")
+        .unwrap();
+    let mut expected = renamed(validating, "name", "singularName");
+    expected["kind"] = json!("MutatingWebhookConfiguration");
+    expected["storageVersionHash"] = json!("Sqi0GUgDaX0=");
+    assert_eq!(
+        entries.iter().find(|e| e["name"] == expected["name"]),
+        Some(&expected)
+    );
+    assert_eq!(
+        names(entries, "name"),
+        [
+            "mutatingwebhookconfigurations",
+            "validatingwebhookconfigurations"
+        ]
+    );
+
+    let aggregated: Value =
+        serde_json::from_str(&get(&server, "/apis", AGGREGATED).await.body).unwrap();
+    let group = aggregated["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "admissionregistration.k8s.io")
+        .unwrap();
+    let entries = group["versions"][0]["resources"].as_array().unwrap();
+    let captured = capture("discovery/aggregated-apis.json");
+    let validating = captured["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["versions"][0]["resources"].as_array().unwrap())
+        .find(|e| e["resource"] == "validatingwebhookconfigurations")
+        .unwrap();
+    let mut expected = renamed(validating, "resource", "singularResource");
+    expected["responseKind"]["kind"] = json!("MutatingWebhookConfiguration");
+    assert_eq!(
+        entries
+            .iter()
+            .find(|e| e["resource"] == expected["resource"]),
+        Some(&expected)
+    );
+    assert_eq!(
+        names(entries, "resource"),
+        [
+            "mutatingwebhookconfigurations",
+            "validatingwebhookconfigurations"
+        ]
+    );
+
+    // kubectl sizes columns to the rows it prints: compare the fields of each row.
+    let rows = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|line| line.contains("webhookconfigurations"))
+            .map(|line| line.split_whitespace().map(str::to_string).collect())
+            .collect()
+    };
+    let printed = Kubectl::new(&server, "admin")
+        .run(&["api-resources", "--api-group=admissionregistration.k8s.io"])
+        .await;
+    assert_eq!(printed.code, 0, "{}", printed.stderr);
+    let captured = capture("requests/api-resources.json")["stdout"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(rows(&printed.stdout), rows(&captured));
 }

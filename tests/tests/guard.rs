@@ -353,14 +353,15 @@ async fn with_the_guard_down_only_switches_scale_to_zero_and_governed_writes_wai
         .trim_start_matches("https://")
         .trim_end_matches("/validate")
         .to_string();
-    let unreachable = |webhook: &str| {
+    let unreachable = |webhook: &str, path: &str| {
         format!(
-            "Error from server (InternalError): Internal error occurred: failed calling webhook \"{webhook}.bluegreen.dev\": failed to call webhook: Post \"https://{address}/validate?timeout=5s\": dial tcp {address}: connect: connection refused\n"
+            "Error from server (InternalError): Internal error occurred: failed calling webhook \"{webhook}.bluegreen.dev\": failed to call webhook: Post \"https://{address}{path}?timeout=5s\": dial tcp {address}: connect: connection refused\n"
         )
     };
     let out = cluster.kubectl(Who::Ci, SWITCH).await;
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out), unreachable("routers"));
+    // Mutating admission comes first: the webhook recording switches fails closed.
+    assert_eq!(stderr(&out), unreachable("records", "/mutate"));
     assert_eq!(selector_color(&cluster).await.0, "blue");
 
     // The chart's default failurePolicy is Fail, yet scaling anything but to zero never
@@ -384,11 +385,11 @@ async fn with_the_guard_down_only_switches_scale_to_zero_and_governed_writes_wai
             &["scale", "deployment", "api-green", "--replicas=0"],
         )
         .await;
-    assert_eq!(stderr(&out), unreachable("scale"));
+    assert_eq!(stderr(&out), unreachable("scale", "/validate"));
     let out = cluster
         .kubectl(Who::Ci, &["label", "deployment", "api-green", "note=x"])
         .await;
-    assert_eq!(stderr(&out), unreachable("workloads"));
+    assert_eq!(stderr(&out), unreachable("workloads", "/validate"));
     let green = cluster
         .get("apps/v1", "Deployment", "api-green")
         .await

@@ -12,6 +12,18 @@ use serde_json::{Value, json};
 
 const CI: &str = "system:serviceaccount:ci:deployer";
 
+/// `kubectl bluegreen ARGS` as the CI account (a child process: the test API server runs
+/// on this test's runtime, which must not be blocked).
+async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(workspace_binary("kubectl-bluegreen"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig(Who::Ci))
+        .output()
+        .await
+        .expect("the plugin runs")
+}
+
 async fn service(cluster: &Cluster) -> Value {
     cluster
         .get("v1", "Service", "api")
@@ -84,11 +96,7 @@ async fn a_kubectl_patch_switch_is_recorded_and_keeps_the_previous_color_warm() 
         denied("workloads", &warm(&since, "deleting it"))
     );
 
-    let plugin = std::process::Command::new(workspace_binary("kubectl-bluegreen"))
-        .args(["history", "svc/api", "-o", "json", "--kubeconfig"])
-        .arg(cluster.kubeconfig(Who::Ci))
-        .output()
-        .expect("the plugin runs");
+    let plugin = bluegreen(&cluster, &["history", "svc/api", "-o", "json"]).await;
     assert_eq!(plugin.status.code(), Some(0), "{}", stderr(&plugin));
     let listed: Value = serde_json::from_slice(&plugin.stdout).unwrap();
     assert_eq!(listed, json!(history), "history lists the recorded switch");
@@ -133,11 +141,7 @@ async fn writes_that_do_not_know_the_record_keep_it() {
 #[tokio::test]
 async fn a_plugin_switch_is_recorded_once() {
     let (cluster, _guard) = release("record-once", 3, json!({})).await;
-    let promote = std::process::Command::new(workspace_binary("kubectl-bluegreen"))
-        .args(["promote", "svc/api", "--kubeconfig"])
-        .arg(cluster.kubeconfig(Who::Ci))
-        .output()
-        .expect("the plugin runs");
+    let promote = bluegreen(&cluster, &["promote", "svc/api"]).await;
     assert_eq!(promote.status.code(), Some(0), "{}", stderr(&promote));
     let (since, previous, history) = record(&cluster).await;
     assert_eq!(previous.as_deref(), Some("blue"));
@@ -214,11 +218,7 @@ async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
         })
         .await;
 
-    let listed = std::process::Command::new(workspace_binary("kubectl-bluegreen"))
-        .args(["history", "svc/api", "--kubeconfig"])
-        .arg(cluster.kubeconfig(Who::Ci))
-        .output()
-        .expect("the plugin runs");
+    let listed = bluegreen(&cluster, &["history", "svc/api"]).await;
     let table = stdout(&listed);
     let row: Vec<&str> = table
         .lines()

@@ -20,6 +20,12 @@ pub fn apply(resource: &ResourceType, object: &mut Value) {
             set_missing(object, "type", json!("Opaque"));
         }
         ("networking.k8s.io", "NetworkPolicy") => network_policy(object),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            webhook_configuration(object);
+            for webhook in each_in(object, "webhooks") {
+                set_missing(webhook, "reinvocationPolicy", json!("Never"));
+            }
+        }
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
             webhook_configuration(object)
         }

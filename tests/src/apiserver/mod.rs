@@ -1,10 +1,11 @@
 //! An in-process Kubernetes API server for end-to-end tests: HTTPS on a loopback ephemeral port,
 //! bearer-token users, objects as JSON with resourceVersions, patches, field ownership
 //! (`managedFields`, server-side apply with its conflicts), watches, status and scale
-//! subresources, discovery, and validating admission webhooks (rules, selectors, CEL
-//! matchConditions) called exactly like kube-apiserver 1.36 calls them (see `tests/captures`).
-//! Also the Service/Pod proxy, `SelfSubjectReview`, and Helm's protobuf release Secrets. No controllers run: the Deployment status helpers also keep
-//! the Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
+//! subresources, discovery, and mutating and validating admission webhooks (rules, selectors,
+//! CEL matchConditions, JSONPatches, reinvocation) called exactly like kube-apiserver 1.36 calls
+//! them (see `tests/captures`). Also the Service/Pod proxy, `SelfSubjectReview`, and Helm's
+//! protobuf release Secrets. No controllers run: the Deployment status helpers also keep the
+//! Deployment's Pods in line, as the ReplicaSet controller and kubelets would.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +27,8 @@ mod auth;
 mod defaults;
 mod discovery;
 mod fieldmanager;
+mod golang;
+mod jsonpatch;
 mod kubeconfig;
 mod object;
 mod patch;

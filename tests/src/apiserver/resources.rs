@@ -235,6 +235,18 @@ pub static RESOURCES: &[ResourceType] = &[
     },
     ResourceType {
         categories: &["api-extensions"],
+        storage_version_hash: Some("Sqi0GUgDaX0="),
+        generation: GenerationPolicy::SpecChange,
+        ..builtin(
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            "mutatingwebhookconfiguration",
+            "MutatingWebhookConfiguration",
+            false,
+        )
+    },
+    ResourceType {
+        categories: &["api-extensions"],
         storage_version_hash: Some("B0wHjQmsGNk="),
         generation: GenerationPolicy::SpecChange,
         ..builtin(
@@ -293,7 +305,16 @@ pub fn namespaces() -> &'static ResourceType {
     find("", "v1", "namespaces").expect("namespaces are served")
 }
 
-pub fn webhook_configurations() -> &'static ResourceType {
+pub fn mutating_webhook_configurations() -> &'static ResourceType {
+    find(
+        "admissionregistration.k8s.io",
+        "v1",
+        "mutatingwebhookconfigurations",
+    )
+    .expect("mutatingwebhookconfigurations are served")
+}
+
+pub fn validating_webhook_configurations() -> &'static ResourceType {
     find(
         "admissionregistration.k8s.io",
         "v1",

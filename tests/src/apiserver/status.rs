@@ -428,7 +428,7 @@ impl ApiError {
         )
     }
 
-    /// A validating webhook's refusal: no reason or details unless the webhook gave them.
+    /// An admission webhook's refusal: no reason or details unless the webhook gave them.
     pub fn admission_denied(
         webhook: &str,
         message: Option<&str>,

@@ -245,7 +245,10 @@ fn columns(resource: &ResourceType) -> Vec<Column> {
             },
             age_column(),
         ]),
-        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => columns.extend([
+        (
+            "admissionregistration.k8s.io",
+            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
+        ) => columns.extend([
             Column {
                 name: "Webhooks",
         cell_type: "integer",

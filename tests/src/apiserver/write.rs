@@ -1,8 +1,8 @@
 //! CREATE, UPDATE (PUT), PATCH and DELETE, in kube-apiserver's order: decode, preconditions
 //! (stale resourceVersion → 409), defaulting, field ownership (`managedFields`; server-side apply
-//! conflicts → 409), validation (422), validating admission, then storage (unless `dryRun=All`).
-//! Writes to `status` keep the spec; writes to `scale` change only `spec.replicas`; writes to the
-//! main resource keep the status.
+//! conflicts → 409), mutating admission, validation (422), validating admission, then storage
+//! (unless `dryRun=All`). Writes to `status` keep the spec; writes to `scale` change only
+//! `spec.replicas`; writes to the main resource keep the status.
 
 use std::collections::HashMap;
 
@@ -116,15 +116,15 @@ impl WriteRequest<'_> {
         }
     }
 
-    async fn admit(
-        &self,
+    fn attributes<'a>(
+        &'a self,
         operation: Operation,
-        name: &str,
-        object: Option<&Value>,
-        old_object: Option<&Value>,
-        options: Value,
-    ) -> Result<Vec<String>, Failure> {
-        let attributes = Attributes {
+        name: &'a str,
+        object: Option<&'a Value>,
+        old_object: Option<&'a Value>,
+        options: &'a Value,
+    ) -> Attributes<'a> {
+        Attributes {
             resource: self.resource(),
             subresource: self.target.subresource.map(Subresource::name),
             kind: self.admission_kind(),
@@ -136,13 +136,70 @@ impl WriteRequest<'_> {
             dry_run: self.dry_run(),
             options,
             user: &self.user.info,
+        }
+    }
+
+    /// Admission of a create or update: mutating webhooks change `object` (the endpoint's view
+    /// of the write), `settle` makes what they leave the object to store (what the registry does
+    /// next: keeping system fields, validation), and validating webhooks judge that object's
+    /// endpoint view. Returns it, with every webhook's warnings. Field managers are not told of
+    /// the webhooks' changes: kube-apiserver records ownership before mutating admission.
+    async fn admit(
+        &self,
+        operation: Operation,
+        name: &str,
+        object: Value,
+        old_object: Option<&Value>,
+        options: &Value,
+        settle: impl FnOnce(Value) -> ApiResult<Value>,
+    ) -> Result<(Value, Vec<String>), Failure> {
+        let mutation = admission::mutate(
+            self.store,
+            &self.attributes(operation, name, Some(&object), old_object, options),
+        )
+        .await?;
+        let warnings = mutation.warnings;
+        let settled = match settle(mutation.object.unwrap_or(object)) {
+            Ok(settled) => settled,
+            Err(error) => return Err(Failure { error, warnings }),
         };
-        admission::validate(self.store, &attributes)
-            .await
-            .map_err(|refusal| Failure {
-                error: refusal.error,
-                warnings: refusal.warnings,
-            })
+        let view = endpoint_view(self.target.subresource, &settled);
+        let attributes = self.attributes(operation, name, Some(&view), old_object, options);
+        let warnings = self.validate(&attributes, warnings).await?;
+        Ok((settled, warnings))
+    }
+
+    /// Admission of a delete: mutating webhooks are called too, but may not patch.
+    async fn admit_delete(
+        &self,
+        name: &str,
+        old_object: &Value,
+        options: &Value,
+    ) -> Result<Vec<String>, Failure> {
+        let attributes = self.attributes(Operation::Delete, name, None, Some(old_object), options);
+        let warnings = admission::mutate(self.store, &attributes).await?.warnings;
+        self.validate(&attributes, warnings).await
+    }
+
+    /// Validating admission; its warnings follow the mutating webhooks' `warnings`.
+    async fn validate(
+        &self,
+        attributes: &Attributes<'_>,
+        mut warnings: Vec<String>,
+    ) -> Result<Vec<String>, Failure> {
+        match admission::validate(self.store, attributes).await {
+            Ok(more) => {
+                warnings.extend(more);
+                Ok(warnings)
+            }
+            Err(refusal) => {
+                warnings.extend(refusal.warnings);
+                Err(Failure {
+                    error: refusal.error,
+                    warnings,
+                })
+            }
+        }
     }
 }
 
@@ -266,7 +323,6 @@ pub(super) fn bump_generation_if_changed(
 
 /// Fresh identity of a new object: uid, creationTimestamp, generation; no resourceVersion.
 fn prepare_create(resource: &ResourceType, object: &mut Value) {
-    defaults::drop_nulls(object);
     let metadata = object::metadata_mut(object);
     for field in [
         "resourceVersion",
@@ -356,18 +412,30 @@ async fn create_object(
     if creation == Creation::Apply {
         object = request.apply(None, &object)?;
     }
-    prepare_create(resource, &mut object);
+    defaults::drop_nulls(&mut object);
     defaults::apply(resource, &mut object);
+    // Ownership is settled before admission: what mutating webhooks add belongs to nobody.
     if creation == Creation::Create {
         let (manager, name) = request.field_manager();
         manager.update(None, &mut object, name);
     }
-    defaults::allocate(resource, &mut object, None);
-    validation::validate(resource, &object)?;
     let name = object::name(&object).unwrap_or_default().to_string();
     let options = request.options("CreateOptions");
-    let warnings = request
-        .admit(Operation::Create, &name, Some(&object), None, options)
+    // The registry gives the object its identity and allocations after mutating admission.
+    let (object, warnings) = request
+        .admit(
+            Operation::Create,
+            &name,
+            object,
+            None,
+            &options,
+            |mut object| {
+                prepare_create(resource, &mut object);
+                defaults::allocate(resource, &mut object, None);
+                validation::validate(resource, &object)?;
+                Ok(object)
+            },
+        )
         .await?;
     let created = if request.dry_run() {
         object
@@ -403,7 +471,8 @@ pub async fn update(request: &WriteRequest<'_>) -> Outcome {
     modify(request, |_| Ok(body.clone()), Ownership::Update).await
 }
 
-/// Whose fields a modification records: the writer's changes, or an apply's own result.
+/// Whose fields a modification records: the writer's changes (`Update`), or none, because
+/// they are recorded already (`Applied`: an apply's own result, or an object after admission).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ownership {
     Update,
@@ -471,13 +540,14 @@ fn endpoint_view(subresource: Option<Subresource>, stored: &Value) -> Value {
     }
 }
 
-/// The full object after a write of `candidate` (in the endpoint's view) to `current`.
+/// The full object after a write of `candidate` (in the endpoint's view) to `current`,
+/// defaulted, with the writer's fields recorded when `ownership` says so; not yet validated.
 fn updated_object(
     request: &WriteRequest<'_>,
     current: &Value,
     mut candidate: Value,
     ownership: Ownership,
-) -> ApiResult<Value> {
+) -> Value {
     let resource = request.resource();
     defaults::drop_nulls(&mut candidate);
     let mut updated = match request.target.subresource {
@@ -527,9 +597,8 @@ fn updated_object(
         manager.update(Some(current), &mut updated, name);
     }
     defaults::allocate(resource, &mut updated, Some(current));
-    validation::validate(resource, &updated)?;
     bump_generation_if_changed(resource, current, &mut updated);
-    Ok(updated)
+    updated
 }
 
 /// Read, compute, admit, commit; recomputed when the object changed in between (as
@@ -555,19 +624,39 @@ async fn modify(
         {
             return Err(ApiError::conflict(resource, name).into());
         }
-        let mut updated = updated_object(request, &current, candidate, ownership)?;
-        object::set_resource_version(&mut updated, current_rv);
-        let admitted = endpoint_view(request.target.subresource, &updated);
-        let warnings = request
+        let updated = |candidate, ownership| {
+            let mut updated = updated_object(request, &current, candidate, ownership);
+            // The object keeps the resourceVersion it was read at until it is stored.
+            object::set_resource_version(&mut updated, current_rv);
+            updated
+        };
+        // Ownership is settled on the write as sent: what mutating webhooks change belongs
+        // to nobody, so the admitted object takes these managedFields.
+        let owned = updated(candidate, ownership);
+        let managed_fields = owned["metadata"].get("managedFields").cloned();
+        let proposed = endpoint_view(request.target.subresource, &owned);
+        let settle = |admitted| {
+            let mut updated = updated(admitted, Ownership::Applied);
+            let metadata = object::metadata_mut(&mut updated);
+            match managed_fields {
+                Some(fields) => metadata.insert("managedFields".into(), fields),
+                None => metadata.remove("managedFields"),
+            };
+            validation::validate(resource, &updated)?;
+            Ok(updated)
+        };
+        let (updated, warnings) = request
             .admit(
                 Operation::Update,
                 name,
-                Some(&admitted),
+                proposed,
                 Some(&view),
-                request.options("UpdateOptions"),
+                &request.options("UpdateOptions"),
+                settle,
             )
             .await?;
         if request.dry_run() {
+            let admitted = endpoint_view(request.target.subresource, &updated);
             return Ok(Reply::ok(admitted).with_warnings(warnings));
         }
         match request.store.update(&key, current_rv, updated) {
@@ -645,15 +734,7 @@ pub async fn delete(request: &WriteRequest<'_>) -> Outcome {
         {
             return Err(ApiError::conflict(resource, name).into());
         }
-        let warnings = request
-            .admit(
-                Operation::Delete,
-                name,
-                None,
-                Some(&current),
-                options.clone(),
-            )
-            .await?;
+        let warnings = request.admit_delete(name, &current, &options).await?;
         let deleted = if dry_run {
             current
         } else {

@@ -36,6 +36,59 @@ pub fn captured_body(relative: &str) -> String {
         .to_string()
 }
 
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// Same fields, same request identity, same options; objects present or null alike, with the
+/// same metadata fields (`managedFields` included: ownership is settled before admission).
+pub fn assert_review_shape(actual: &Value, captured: &Value) {
+    assert_eq!(keys(actual), keys(captured), "request fields");
+    for field in [
+        "kind",
+        "resource",
+        "requestKind",
+        "requestResource",
+        "subResource",
+        "requestSubResource",
+        "operation",
+        "dryRun",
+        "options",
+    ] {
+        assert_eq!(actual[field], captured[field], "{field}");
+    }
+    // `extra` comes with ServiceAccount tokens only; the captures mix both kinds of users.
+    let identity = |v: &Value| {
+        keys(&v["userInfo"])
+            .into_iter()
+            .filter(|k| k != "extra")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(identity(actual), identity(captured), "userInfo fields");
+    for field in ["object", "oldObject"] {
+        assert_eq!(
+            actual[field].is_null(),
+            captured[field].is_null(),
+            "{field} presence"
+        );
+        assert_eq!(
+            keys(&actual[field]["metadata"]),
+            keys(&captured[field]["metadata"]),
+            "{field}.metadata fields"
+        );
+        assert_eq!(
+            keys(actual[field].get("spec").unwrap_or(&Value::Null)),
+            keys(captured[field].get("spec").unwrap_or(&Value::Null)),
+            "{field}.spec fields"
+        );
+    }
+}
+
 pub fn deployment(name: &str, color: &str, image: &str) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",

@@ -196,6 +196,7 @@ mod tests {
         old_object: Option<&Value>,
     ) -> Result<bool, String> {
         let user = user();
+        let options = json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"});
         let scale = object.or(old_object).is_some_and(|o| o["kind"] == "Scale");
         let attributes = Attributes {
             resource: resources::deployments(),
@@ -211,7 +212,7 @@ mod tests {
             object,
             old_object,
             dry_run: false,
-            options: json!({"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1"}),
+            options: &options,
             user: &user,
         };
         matches(webhook, &attributes)

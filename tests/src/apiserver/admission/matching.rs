@@ -1,7 +1,7 @@
-//! Which webhooks of the stored ValidatingWebhookConfigurations a request must be sent to:
-//! rules (groups, versions, resources incl. subresources, operations, scope), namespaceSelector,
-//! objectSelector (new OR old object), then matchConditions, like kube-apiserver's webhook
-//! dispatcher.
+//! Which webhooks of the stored webhook configurations, mutating and validating alike, a request
+//! must be sent to: rules (groups, versions, resources incl. subresources, operations, scope),
+//! namespaceSelector, objectSelector (new OR old object), then matchConditions, like
+//! kube-apiserver's webhook dispatchers.
 
 use std::collections::BTreeMap;
 

@@ -1,13 +1,19 @@
-//! Validating admission through webhooks, as kube-apiserver does it: the matching webhooks of
-//! every stored ValidatingWebhookConfiguration (rules, selectors, then matchConditions) are called
-//! in parallel with an AdmissionReview v1; a denial, or a failure under `failurePolicy: Fail`,
-//! refuses the request; warnings are passed back to the client even when the request is refused.
+//! Admission through webhooks, as kube-apiserver does it. Mutating first: the matching webhooks
+//! of the MutatingWebhookConfigurations are called one after the other, each on the object as
+//! the previous ones left it, and their JSONPatches applied (`mutating.rs`). Then validating: the
+//! matching webhooks of every ValidatingWebhookConfiguration are called in parallel on the
+//! mutated object; a denial, or a failure under `failurePolicy: Fail`, refuses the request.
+//! Matching is the same for both (rules, selectors, then matchConditions), and so is the call
+//! (an AdmissionReview v1 with a uid of its own). Warnings are passed back to the client even
+//! when the request is refused.
 
 mod client;
 mod conditions;
 mod matching;
+mod mutating;
 mod review;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -16,8 +22,11 @@ use serde_json::Value;
 use super::auth::UserInfo;
 use super::object;
 use super::resources::{self, ResourceType};
+use super::response::Failure;
 use super::status::ApiError;
 use super::store::{ObjectKey, Store};
+
+pub use mutating::mutate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -37,7 +46,7 @@ impl Operation {
 }
 
 /// Everything kube-apiserver's admission chain knows about a write.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Attributes<'a> {
     pub resource: &'static ResourceType,
     pub subresource: Option<&'static str>,
@@ -50,83 +59,68 @@ pub struct Attributes<'a> {
     pub old_object: Option<&'a Value>,
     pub dry_run: bool,
     /// `CreateOptions`, `UpdateOptions` or `DeleteOptions`.
-    pub options: Value,
+    pub options: &'a Value,
     pub user: &'a UserInfo,
 }
 
-/// A refused request: the error to answer, plus the warnings gathered before the refusal.
-#[derive(Debug)]
-pub struct Refusal {
-    pub error: ApiError,
-    pub warnings: Vec<String>,
+/// The labels of the request's Namespace, which namespaceSelectors match.
+fn namespace_labels(
+    store: &Store,
+    attributes: &Attributes<'_>,
+) -> Option<BTreeMap<String, String>> {
+    let namespace = attributes.namespace?;
+    store
+        .get(&ObjectKey::new(resources::namespaces(), None, namespace))
+        .map(|namespace| object::labels(&namespace))
 }
 
-enum Verdict {
-    Allowed {
-        warnings: Vec<String>,
-    },
-    Denied {
-        error: ApiError,
-        warnings: Vec<String>,
-    },
-    /// The call failed; `failurePolicy` decides.
-    Failed {
-        cause: String,
-        ignore: bool,
-    },
+/// The webhooks of the stored configurations of `resource`, in kube-apiserver's order:
+/// configurations by name (as the store lists them), then as listed in each.
+fn webhooks(store: &Store, resource: &ResourceType) -> Vec<Value> {
+    store
+        .list(resource, None)
+        .0
+        .into_iter()
+        .flat_map(
+            |mut configuration| match configuration.get_mut("webhooks") {
+                Some(Value::Array(webhooks)) => std::mem::take(webhooks),
+                _ => Vec::new(),
+            },
+        )
+        .collect()
 }
 
 /// Runs validating admission. `Ok` carries the webhooks' warnings.
-pub async fn validate(store: &Store, attributes: &Attributes<'_>) -> Result<Vec<String>, Refusal> {
-    let namespace_labels = attributes.namespace.and_then(|ns| {
-        store
-            .get(&ObjectKey::new(resources::namespaces(), None, ns))
-            .map(|namespace| object::labels(&namespace))
-    });
-    let (configurations, _) = store.list(resources::webhook_configurations(), None);
+pub async fn validate(store: &Store, attributes: &Attributes<'_>) -> Result<Vec<String>, Failure> {
+    let namespace_labels = namespace_labels(store, attributes);
+    let webhooks = webhooks(store, resources::validating_webhook_configurations());
     let mut calls = Vec::new();
-    for configuration in &configurations {
-        for webhook in configuration
-            .get("webhooks")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            // Like kube-apiserver, an invalid selector or a failing matchCondition refuses the
-            // request before any webhook is called.
-            match matching::webhook_applies(webhook, attributes, namespace_labels.as_ref()) {
-                Ok(true) => calls.push(call(webhook, attributes)),
-                Ok(false) => {}
-                Err(error) => {
-                    return Err(Refusal {
-                        error,
-                        warnings: Vec::new(),
-                    });
-                }
-            }
+    for webhook in &webhooks {
+        // Like kube-apiserver, an invalid selector or a failing matchCondition refuses the
+        // request before any webhook is called.
+        if matching::webhook_applies(webhook, attributes, namespace_labels.as_ref())? {
+            calls.push(async move { (webhook, call(webhook, attributes, false).await) });
         }
     }
 
     let mut warnings = Vec::new();
     let mut refusal = None;
-    for verdict in join_all(calls).await {
-        match verdict {
-            Verdict::Allowed { warnings: w } => warnings.extend(w),
-            Verdict::Denied { error, warnings: w } => {
-                warnings.extend(w);
-                refusal.get_or_insert(error);
+    for (webhook, result) in join_all(calls).await {
+        match result {
+            Ok(answer) => {
+                warnings.extend(answer.warnings.iter().cloned());
+                if !answer.allowed {
+                    refusal.get_or_insert(denial(webhook, &answer));
+                }
             }
-            Verdict::Failed { ignore: true, .. } => {}
-            Verdict::Failed {
-                cause,
-                ignore: false,
-            } => {
-                refusal.get_or_insert(ApiError::internal(cause));
+            Err(failure) if failure.ignore => {}
+            Err(failure) => {
+                refusal.get_or_insert(ApiError::internal(failure.message));
             }
         }
     }
     match refusal {
-        Some(error) => Err(Refusal { error, warnings }),
+        Some(error) => Err(Failure { error, warnings }),
         None => Ok(warnings),
     }
 }
@@ -138,18 +132,46 @@ fn webhook_name(webhook: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// A webhook's refusal of the request.
+fn denial(webhook: &Value, answer: &review::Answer) -> ApiError {
+    ApiError::admission_denied(
+        webhook_name(webhook),
+        answer.message.as_deref(),
+        answer.reason.as_deref(),
+        answer.code,
+    )
+}
+
+/// A call that gave no usable answer (kube-apiserver's ErrCallingWebhook): refuses the request
+/// under `failurePolicy: Fail` (the default), is skipped under `Ignore`.
+struct CallFailure {
+    message: String,
+    ignore: bool,
+}
+
+impl CallFailure {
+    fn new(webhook: &Value, detail: impl std::fmt::Display) -> Self {
+        CallFailure {
+            message: format!(
+                "failed calling webhook \"{}\": {detail}",
+                webhook_name(webhook)
+            ),
+            ignore: ignores_failures(webhook),
+        }
+    }
+}
+
 /// `failurePolicy: Ignore`; Fail is the default.
 fn ignores_failures(webhook: &Value) -> bool {
     webhook.get("failurePolicy").and_then(Value::as_str) == Some("Ignore")
 }
 
-async fn call(webhook: &Value, attributes: &Attributes<'_>) -> Verdict {
-    let name = webhook_name(webhook).to_string();
-    let ignore = ignores_failures(webhook);
-    let failed = |detail: String| Verdict::Failed {
-        cause: format!("failed calling webhook \"{name}\": {detail}"),
-        ignore,
-    };
+/// Sends the webhook its AdmissionReview (a fresh uid per call) and returns its answer.
+async fn call(
+    webhook: &Value,
+    attributes: &Attributes<'_>,
+    mutating: bool,
+) -> Result<review::Answer, CallFailure> {
     let timeout = Duration::from_secs(
         webhook
             .get("timeoutSeconds")
@@ -161,10 +183,10 @@ async fn call(webhook: &Value, attributes: &Attributes<'_>) -> Verdict {
         .and_then(|c| c.get("url"))
         .and_then(Value::as_str)
     else {
-        return failed(
-            "failed to call webhook: the test API server reaches webhooks by clientConfig.url only"
-                .to_string(),
-        );
+        return Err(CallFailure::new(
+            webhook,
+            "failed to call webhook: the test API server reaches webhooks by clientConfig.url only",
+        ));
     };
     let ca_bundle = client_config
         .and_then(|c| c.get("caBundle"))
@@ -172,23 +194,18 @@ async fn call(webhook: &Value, attributes: &Attributes<'_>) -> Verdict {
 
     let uid = object::new_uid();
     let body = review::request_body(&uid, attributes);
-    let response = match client::post_review(url, ca_bundle, body, timeout).await {
-        Ok(response) => response,
-        Err(detail) => return failed(format!("failed to call webhook: {detail}")),
-    };
-    match review::parse_response(&response, &uid) {
-        Ok(answer) if answer.allowed => Verdict::Allowed {
-            warnings: answer.warnings,
-        },
-        Ok(answer) => Verdict::Denied {
-            error: ApiError::admission_denied(
-                &name,
-                answer.message.as_deref(),
-                answer.reason.as_deref(),
-                answer.code,
-            ),
-            warnings: answer.warnings,
-        },
-        Err(detail) => failed(format!("received invalid webhook response: {detail}")),
-    }
+    let response = client::post_review(url, ca_bundle, body, timeout)
+        .await
+        .map_err(|detail| CallFailure::new(webhook, format!("failed to call webhook: {detail}")))?;
+    review::parse_response(&response, &uid, mutating).map_err(|error| {
+        let detail = match error {
+            review::ResponseError::Undecodable(detail) => {
+                format!("failed to call webhook: {detail}")
+            }
+            review::ResponseError::Invalid(detail) => {
+                format!("received invalid webhook response: {detail}")
+            }
+        };
+        CallFailure::new(webhook, detail)
+    })
 }

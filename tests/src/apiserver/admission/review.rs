@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::Attributes;
 use crate::apiserver::auth::UserInfo;
+use crate::apiserver::golang;
 
 #[derive(Serialize)]
 struct GroupVersionKind<'a> {
@@ -81,7 +82,7 @@ fn request<'a>(uid: &'a str, attributes: &'a Attributes<'_>) -> Request<'a> {
         object: attributes.object,
         old_object: attributes.old_object,
         dry_run: attributes.dry_run,
-        options: &attributes.options,
+        options: attributes.options,
     }
 }
 
@@ -115,43 +116,94 @@ pub struct Answer {
     pub message: Option<String>,
     pub reason: Option<String>,
     pub warnings: Vec<String>,
+    /// The decoded `patch`, when not empty (mutating webhooks only).
+    pub patch: Option<Vec<u8>>,
+    pub patch_type: Option<String>,
 }
 
-pub fn parse_response(body: &[u8], expected_uid: &str) -> Result<Answer, String> {
-    let review: Value = serde_json::from_slice(body).map_err(|err| err.to_string())?;
-    let api_version = review
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let kind = review
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {
-        return Err(format!(
-            "expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {api_version}, Kind={kind}"
-        ));
+/// Why a webhook's response is unusable, in kube-apiserver's two kinds of failure.
+pub enum ResponseError {
+    /// The body does not decode (`failed to call webhook: ...`).
+    Undecodable(String),
+    /// It decodes but is no valid answer (`received invalid webhook response: ...`).
+    Invalid(String),
+}
+
+/// Decodes a webhook's response (`patch` is base64, as Go decodes `[]byte`), then checks it as
+/// kube-apiserver's VerifyAdmissionResponse does, in its order.
+pub fn parse_response(
+    body: &[u8],
+    expected_uid: &str,
+    mutating: bool,
+) -> Result<Answer, ResponseError> {
+    if let Some(error) = golang::json_syntax_error(body) {
+        return Err(ResponseError::Undecodable(format!(
+            "couldn't get version/kind; json parse error: {error}"
+        )));
     }
-    let response = review
-        .get("response")
-        .filter(|r| r.is_object())
-        .ok_or("webhook response was absent")?;
-    let uid = response
-        .get("uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let review: Value =
+        serde_json::from_slice(body).map_err(|err| ResponseError::Undecodable(err.to_string()))?;
+    let response = review.get("response").filter(|r| r.is_object());
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
+    let patch = match response.and_then(|r| r.get("patch")) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(encoded)) => {
+            golang::decode_base64(encoded.as_bytes()).map_err(|at| {
+                ResponseError::Undecodable(format!("illegal base64 data at input byte {at}"))
+            })?
+        }
+        Some(other) => {
+            return Err(ResponseError::Undecodable(format!(
+                "json: cannot unmarshal {} into Go struct field AdmissionResponse.response.patch of type []uint8",
+                golang::json_kind(other)
+            )));
+        }
+    };
+
+    let invalid = |message: String| Err(ResponseError::Invalid(message));
+    let Some(response) = response else {
+        return invalid("webhook response was absent".to_string());
+    };
+    let uid = text(response.get("uid")).unwrap_or_default();
     if uid != expected_uid {
-        return Err(format!(
+        return invalid(format!(
             "expected response.uid=\"{expected_uid}\", got \"{uid}\""
         ));
     }
+    let api_version = text(review.get("apiVersion")).unwrap_or_default();
+    let kind = text(review.get("kind")).unwrap_or_default();
+    if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {
+        // Go prints a group version without group as `/<version>`.
+        let group_version = if api_version.contains('/') {
+            api_version
+        } else {
+            format!("/{api_version}")
+        };
+        return invalid(format!(
+            "expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {group_version}, Kind={kind}"
+        ));
+    }
+    let patch_type = text(response.get("patchType"));
+    match (mutating, patch.is_empty(), patch_type.as_deref()) {
+        (true, false, None) => {
+            return invalid("webhook returned response.patch but not response.patchType".into());
+        }
+        (true, true, Some(_)) => {
+            return invalid("webhook returned response.patchType but not response.patch".into());
+        }
+        (true, false, Some("")) => {
+            return invalid("webhook returned invalid response.patchType of \"\"".into());
+        }
+        (false, false, _) => {
+            return invalid("validating webhook may not return response.patch".into());
+        }
+        (false, true, Some(_)) => {
+            return invalid("validating webhook may not return response.patchType".into());
+        }
+        _ => {}
+    }
+
     let status = response.get("status");
-    let text = |field: &str| {
-        status
-            .and_then(|s| s.get(field))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
     Ok(Answer {
         allowed: response
             .get("allowed")
@@ -161,8 +213,8 @@ pub fn parse_response(body: &[u8], expected_uid: &str) -> Result<Answer, String>
             .and_then(|s| s.get("code"))
             .and_then(Value::as_u64)
             .and_then(|c| u16::try_from(c).ok()),
-        message: text("message"),
-        reason: text("reason"),
+        message: text(status.and_then(|s| s.get("message"))),
+        reason: text(status.and_then(|s| s.get("reason"))),
         warnings: response
             .get("warnings")
             .and_then(Value::as_array)
@@ -170,5 +222,7 @@ pub fn parse_response(body: &[u8], expected_uid: &str) -> Result<Answer, String>
             .flatten()
             .filter_map(|w| w.as_str().map(str::to_string))
             .collect(),
+        patch: Some(patch).filter(|patch| !patch.is_empty()),
+        patch_type,
     })
 }

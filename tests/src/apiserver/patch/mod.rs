@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::schema::Schema;
 use super::status::{ApiError, ApiResult};
+use super::{golang, jsonpatch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchType {
@@ -19,7 +20,7 @@ pub enum PatchType {
 /// A patch merged into the object by this module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchFormat {
-    /// RFC 6902.
+    /// RFC 6902, as evanphx/json-patch v4 implements it (`jsonpatch.rs`).
     Json,
     /// RFC 7386.
     Merge,
@@ -45,17 +46,15 @@ impl PatchType {
     }
 }
 
-/// Decodes a JSON body the way kube-apiserver reports it: `error decoding patch: ...`.
+/// Decodes a JSON body the way kube-apiserver reports it: `error decoding patch: ...`, in Go's
+/// encoding/json wording, which clients and the captures show.
 fn decode_json(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|err| {
-        let detail = if err.is_eof() {
-            // Go's encoding/json wording, which clients and the captures show.
-            "unexpected end of JSON input".to_string()
-        } else {
-            err.to_string()
-        };
-        ApiError::bad_request(format!("error decoding patch: {detail}"))
-    })
+    let decode_error =
+        |detail: String| ApiError::bad_request(format!("error decoding patch: {detail}"));
+    if let Some(detail) = golang::json_syntax_error(body) {
+        return Err(decode_error(detail));
+    }
+    serde_json::from_slice(body).map_err(|err| decode_error(err.to_string()))
 }
 
 /// Decodes an apply configuration (YAML, of which JSON is a subset).
@@ -73,12 +72,10 @@ pub fn apply(
 ) -> ApiResult<Value> {
     match format {
         PatchFormat::Json => {
-            let operations: json_patch::Patch = serde_json::from_value(decode_json(body)?)
+            let operations = jsonpatch::decode(body)
                 .map_err(|err| ApiError::bad_request(format!("error decoding patch: {err}")))?;
-            let mut patched = current.clone();
-            json_patch::patch(&mut patched, &operations)
-                .map_err(|_| ApiError::patch_not_applicable())?;
-            Ok(patched)
+            // kube-apiserver answers with a generic 422; evanphx's message is not shown.
+            jsonpatch::apply(&operations, current).map_err(|_| ApiError::patch_not_applicable())
         }
         PatchFormat::Merge => {
             let patch = decode_json(body)?;
