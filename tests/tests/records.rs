@@ -136,6 +136,23 @@ async fn writes_that_do_not_know_the_record_keep_it() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(record(&cluster).await, recorded);
+
+    // The manifest switched back to blue and applied: a switch, recorded like any other.
+    let mut rollback = manifest.clone();
+    rollback["spec"]["selector"]["color"] = json!("blue");
+    let file = cluster.manifest_file("api-blue.json", &rollback);
+    let out = cluster
+        .kubectl(Who::Ci, &["apply", "-f", file.to_str().unwrap()])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (since, previous, history) = record(&cluster).await;
+    assert_eq!(previous.as_deref(), Some("green"));
+    assert_ne!(since, recorded.0);
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        (&history[1]["from"], &history[1]["to"], &history[1]["by"]),
+        (&json!("green"), &json!("blue"), &json!(CI))
+    );
 }
 
 #[tokio::test]
