@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use bluegreen_e2e::e2e::apps::{self, BLUE_IMAGE, GREEN_IMAGE};
 use bluegreen_e2e::e2e::guard::Guard;
 use bluegreen_e2e::e2e::released::{
-    DRY_RUN_SWITCH, SWITCH, denied, release, release_with, selector_color,
+    DRY_RUN_SWITCH, SWITCH, denied, denied_creating, release, release_with, selector_color,
+    warm_blue,
 };
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
 use bluegreen_e2e::registry::{LocalRegistry, TestKey};
@@ -125,7 +126,11 @@ async fn a_network_policy_that_selects_one_color_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        format!("Error from server: error when creating \"{}\": {}", file.display(), denied("workloads", "BG005 netpol-parity: NetworkPolicy blue-only selects blue pods (Deployment api-blue) but not green pods (Deployment api-green); select both colors (match the app's labels, not color) so a switch never changes who may reach the app").trim_start_matches("Error from server: "))
+        denied_creating(
+            &file,
+            "workloads",
+            "BG005 netpol-parity: NetworkPolicy blue-only selects blue pods (Deployment api-blue) but not green pods (Deployment api-green); select both colors (match the app's labels, not color) so a switch never changes who may reach the app"
+        )
     );
     assert!(
         cluster
@@ -173,12 +178,7 @@ async fn the_previous_color_stays_warm_after_a_switch() {
         "bluegreen.dev/previous-color": "blue"
     });
     let (cluster, _guard) = release_with("warm", manifests, 3, json!({})).await;
-    let until = switched_at + jiff::SignedDuration::from_mins(30);
-    let warm = |action: &str| {
-        format!(
-            "BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until {until} (warm window 30m after the switch at {switched_at}); {action} now would make a rollback slow; wait until {until}, then retire it (kubectl bluegreen retire svc/api)"
-        )
-    };
+    let warm = |action: &str| warm_blue(switched_at, action);
     let out = cluster
         .kubectl(Who::Admin, &["delete", "deployment", "api-blue"])
         .await;

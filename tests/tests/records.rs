@@ -6,7 +6,7 @@
 use bluegreen_e2e::chart::helm_command;
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::released::{SWITCH, denied, release};
+use bluegreen_e2e::e2e::released::{SWITCH, denied, release, warm_blue};
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
 use serde_json::{Value, json};
 
@@ -48,11 +48,7 @@ async fn record(cluster: &Cluster) -> (Option<String>, Option<String>, Vec<Value
 
 /// The message BG008 gives for `action` on blue, kept warm after a switch at `since`.
 fn warm(since: &str, action: &str) -> String {
-    let switched: jiff::Timestamp = since.parse().unwrap();
-    let until = switched + jiff::SignedDuration::from_mins(30);
-    format!(
-        "BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until {until} (warm window 30m after the switch at {switched}); {action} now would make a rollback slow; wait until {until}, then retire it (kubectl bluegreen retire svc/api)"
-    )
+    warm_blue(since.parse().unwrap(), action)
 }
 
 #[tokio::test]

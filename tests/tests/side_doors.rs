@@ -4,7 +4,7 @@
 
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::released::{SWITCH, denied, release, selector_color};
+use bluegreen_e2e::e2e::released::{SWITCH, denied, denied_creating, release, selector_color};
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -58,11 +58,7 @@ async fn deleting_the_router_and_creating_it_on_an_unready_green_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        format!(
-            "Error from server: error when creating \"{}\": {}",
-            file.display(),
-            denied("routers", UNREADY_GREEN).trim_start_matches("Error from server: ")
-        )
+        denied_creating(&file, "routers", UNREADY_GREEN)
     );
     assert!(cluster.get("v1", "Service", "api").await.is_none());
 }
@@ -210,14 +206,10 @@ async fn an_unlabelled_second_route_to_a_color_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        format!(
-            "Error from server: error when creating \"{}\": {}",
-            file.display(),
-            denied(
-                "unlabelled-routes",
-                "BG011 governed: httproute/shortcut is not labelled bluegreen.dev/app but sends traffic to Service app-green, which selects the pods of green (Deployment app-green) of httproute/myapp; the switches of such a second router would never be judged; route through httproute/myapp (the app's router), or label httproute/shortcut bluegreen.dev/app=myapp so that its writes are judged"
-            )
-            .trim_start_matches("Error from server: ")
+        denied_creating(
+            &file,
+            "unlabelled-routes",
+            "BG011 governed: httproute/shortcut is not labelled bluegreen.dev/app but sends traffic to Service app-green, which selects the pods of green (Deployment app-green) of httproute/myapp; the switches of such a second router would never be judged; route through httproute/myapp (the app's router), or label httproute/shortcut bluegreen.dev/app=myapp so that its writes are judged"
         )
     );
     assert!(

@@ -67,6 +67,20 @@ pub(crate) fn pod_mut(deployment: &mut Deployment) -> &mut k8s_openapi::api::cor
         .expect("fixture Deployments have a pod spec")
 }
 
+/// A policy that lets the CI service account `ci:deployer` switch, with break-glass
+/// group `sre-oncall`.
+pub(crate) fn ci_with_break_glass() -> Policy {
+    let spec = crate::crd::BlueGreenPolicySpec {
+        switch_identities: crate::crd::SwitchIdentities {
+            service_accounts: vec!["ci:deployer".into()],
+            break_glass_group: Some("sre-oncall".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Policy::from_spec(Some("default"), &spec).unwrap()
+}
+
 pub(crate) fn deployment(name: &str, color_key: &str, color: &str, image: &str) -> Deployment {
     serde_json::from_value(json!({
         "apiVersion": "apps/v1",

@@ -245,23 +245,10 @@ mod tests {
 
     use crate::app::Router;
     use crate::contract::{APP_LABEL, LIVE_SINCE_ANNOTATION, PREVIOUS_COLOR_ANNOTATION};
-    use crate::crd::{BlueGreenPolicySpec, Policy, SwitchIdentities};
     use crate::review::Change;
-    use crate::rules::fixtures::{Fixture, ReplicaStatus, route, service};
+    use crate::rules::fixtures::{Fixture, ReplicaStatus, ci_with_break_glass, route, service};
 
     const CI: &str = "system:serviceaccount:ci:deployer";
-
-    fn ci_with_break_glass() -> Policy {
-        let spec = BlueGreenPolicySpec {
-            switch_identities: SwitchIdentities {
-                service_accounts: vec!["ci:deployer".into()],
-                break_glass_group: Some("sre-oncall".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Policy::from_spec(Some("default"), &spec).unwrap()
-    }
 
     fn as_ci(fixture: Fixture) -> Fixture {
         fixture
@@ -472,11 +459,7 @@ mod tests {
         // app-blue now selects the green pods: the route's traffic goes to green.
         let new = service("app-blue", json!({"app": "api", "version": "green"}));
         let findings = fixture.review(router_write(&fixture, "app-blue", &new));
-        assert_eq!(findings.len(), 1, "{findings:?}");
-        assert!(
-            findings[0].starts_with("BG010 distinct-colors: this change would break the app"),
-            "{findings:?}"
-        );
+        assert_breaks_the_app(&findings);
     }
 
     #[test]
@@ -508,6 +491,15 @@ mod tests {
         );
     }
 
+    /// One finding: BG010 for a write that would leave the app undiscoverable.
+    fn assert_breaks_the_app(findings: &[String]) {
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(
+            findings[0].starts_with("BG010 distinct-colors: this change would break the app: "),
+            "{findings:?}"
+        );
+    }
+
     fn unready_green(fixture: Fixture) -> Fixture {
         fixture.with_green_status(ReplicaStatus {
             available: 0,
@@ -524,11 +516,7 @@ mod tests {
             .get_or_insert_default()
             .insert(crate::contract::COLOR_LABEL_ANNOTATION.into(), "app".into());
         let findings = fixture.review(router_write(&fixture, "api", &new));
-        assert_eq!(findings.len(), 1, "{findings:?}");
-        assert!(
-            findings[0].starts_with("BG010 distinct-colors: this change would break the app: "),
-            "{findings:?}"
-        );
+        assert_breaks_the_app(&findings);
     }
 
     #[test]
@@ -536,11 +524,7 @@ mod tests {
         let fixture = as_ci(Fixture::service_app());
         let new = service("api", json!({"app": "api", "tier": "blue"}));
         let findings = fixture.review(router_write(&fixture, "api", &new));
-        assert_eq!(findings.len(), 1, "{findings:?}");
-        assert!(
-            findings[0].starts_with("BG010 distinct-colors: this change would break the app: "),
-            "{findings:?}"
-        );
+        assert_breaks_the_app(&findings);
     }
 
     #[test]

@@ -74,21 +74,9 @@ pub fn evaluate(router: &Router<'_>, ctx: &Context<'_>, out: &mut Findings) {
 
 #[cfg(test)]
 mod tests {
-    use crate::crd::{Action, BlueGreenPolicySpec, Policy, SwitchIdentities};
+    use crate::crd::Action;
     use crate::finding::RuleId;
-    use crate::rules::fixtures::Fixture;
-
-    fn ci_only() -> Policy {
-        let spec = BlueGreenPolicySpec {
-            switch_identities: SwitchIdentities {
-                service_accounts: vec!["ci:deployer".into()],
-                break_glass_group: Some("sre-oncall".into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Policy::from_spec(Some("default"), &spec).unwrap()
-    }
+    use crate::rules::fixtures::{Fixture, ci_with_break_glass};
 
     fn bg003(fixture: &Fixture) -> Vec<(Action, String)> {
         fixture
@@ -102,7 +90,7 @@ mod tests {
     #[test]
     fn the_ci_service_account_may_switch() {
         let fixture = Fixture::service_app()
-            .with_policy(ci_only())
+            .with_policy(ci_with_break_glass())
             .with_requester(
                 "system:serviceaccount:ci:deployer",
                 &["system:serviceaccounts"],
@@ -113,7 +101,7 @@ mod tests {
     #[test]
     fn anyone_else_is_refused_with_policy_and_allowed_identities() {
         let fixture = Fixture::service_app()
-            .with_policy(ci_only())
+            .with_policy(ci_with_break_glass())
             .with_requester("alice", &["system:authenticated"]);
         assert_eq!(
             bg003(&fixture),
@@ -124,7 +112,7 @@ mod tests {
     #[test]
     fn break_glass_is_allowed_but_audited() {
         let fixture = Fixture::service_app()
-            .with_policy(ci_only())
+            .with_policy(ci_with_break_glass())
             .with_requester("bob", &["sre-oncall"]);
         let findings = bg003(&fixture);
         assert_eq!(findings.len(), 1);

@@ -1,6 +1,8 @@
 //! The starting point of the guard's scenarios: an app released with the guard running
 //! and registered with the chart's webhook configuration, and what they assert with.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use super::Cluster;
@@ -67,5 +69,24 @@ pub async fn selector_color(cluster: &Cluster) -> (String, String) {
 pub fn denied(webhook: &str, message: &str) -> String {
     format!(
         "Error from server: admission webhook \"{webhook}.bluegreen.dev\" denied the request: {message}\n"
+    )
+}
+
+/// What kubectl prints when `kubectl create -f FILE` is refused by the chart's webhook
+/// `<webhook>.bluegreen.dev`.
+pub fn denied_creating(file: &Path, webhook: &str, message: &str) -> String {
+    format!(
+        "Error from server: error when creating \"{}\": {}",
+        file.display(),
+        denied(webhook, message).trim_start_matches("Error from server: ")
+    )
+}
+
+/// BG008's message for `action` ("deleting it", "scaling it to 0 replicas") on Deployment
+/// `api-blue`, the previous color of svc/api since a switch at `switched` (warm window 30m).
+pub fn warm_blue(switched: jiff::Timestamp, action: &str) -> String {
+    let until = switched + jiff::SignedDuration::from_mins(30);
+    format!(
+        "BG008 warm-rollback: Deployment api-blue runs the previous color blue of svc/api, kept warm for rollback until {until} (warm window 30m after the switch at {switched}); {action} now would make a rollback slow; wait until {until}, then retire it (kubectl bluegreen retire svc/api)"
     )
 }
