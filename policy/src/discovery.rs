@@ -279,6 +279,15 @@ pub fn is_service_router(snapshot: &Snapshot<'_>, service: &Service) -> bool {
         && !color_services(snapshot, &resolve_routes(snapshot)).contains(&service.name_any())
 }
 
+/// Whether a router object is an app's router: an HTTPRoute, or a Service router of its own
+/// (not an HTTPRoute's color Service).
+pub fn is_router(snapshot: &Snapshot<'_>, router: &Router<'_>) -> bool {
+    match router {
+        Router::HttpRoute(_) => true,
+        Router::Service(service) => is_service_router(snapshot, service),
+    }
+}
+
 /// The HTTPRoute apps that route through the Service called `name` (one of their color
 /// Services), as they resolve in `snapshot`.
 pub fn route_apps_through<'a>(snapshot: &Snapshot<'a>, name: &str) -> Vec<App<'a>> {

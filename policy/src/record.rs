@@ -130,6 +130,10 @@ pub fn after_write(
     by: &str,
     now: Timestamp,
 ) -> BTreeMap<String, String> {
+    // An HTTPRoute's color Service carries no record: its route does.
+    if !discovery::is_router(snapshot, &old.unwrap_or(new)) {
+        return BTreeMap::new();
+    }
     let stored = old.map(|router| router.annotations());
     let written = new.annotations();
     let before = old.and_then(|router| discovery::resolve(snapshot, router).ok());

@@ -118,13 +118,6 @@ fn routing_changed(old: &Router<'_>, new: &Router<'_>) -> bool {
             != new.annotations().get(COLOR_LABEL_ANNOTATION)
 }
 
-fn is_router(router: &Router<'_>, snapshot: &Snapshot<'_>) -> bool {
-    match router {
-        Router::HttpRoute(_) => true,
-        Router::Service(service) => discovery::is_service_router(snapshot, service),
-    }
-}
-
 fn review_router(
     old: Option<Router<'_>>,
     new: Option<Router<'_>>,
@@ -144,14 +137,14 @@ fn review_router(
         }
         return;
     }
-    let old = match old.filter(|r| is_router(r, snapshot)) {
+    let old = match old.filter(|r| discovery::is_router(snapshot, r)) {
         None => {
             review_color_service(old, new, snapshot, ctx, out);
             None
         }
         router => router,
     };
-    let new = new.filter(|r| is_router(r, snapshot));
+    let new = new.filter(|r| discovery::is_router(snapshot, r));
     match (old, new) {
         (None, None) => {}
         (Some(old), None) => switch_identity::evaluate(&old, ctx, out),
@@ -243,7 +236,7 @@ fn leaving_sight(
     let Some(how) = governed::router_leaves(&old, &new) else {
         return;
     };
-    if is_router(&old, snapshot) {
+    if discovery::is_router(snapshot, &old) {
         if let Ok(app) = discovery::resolve(snapshot, old) {
             governed::evaluate_router(&app, &how, ctx, out);
         }

@@ -173,3 +173,29 @@ async fn a_dry_run_gets_the_record_in_its_response() {
         history_entry("green", "blue", "ci-deployer")
     );
 }
+
+/// An HTTPRoute's color Service is no router: its route carries the record, so a write of
+/// the Service gets none (the validating webhook judges what it does to the route).
+#[tokio::test]
+async fn a_color_service_of_a_route_carries_no_record() {
+    let cluster = Cluster::route_app();
+    let mut repoint = review("service-switch");
+    for pointer in [
+        "/request/name",
+        "/request/object/metadata/name",
+        "/request/oldObject/metadata/name",
+    ] {
+        set(&mut repoint, pointer, json!("app-blue"));
+    }
+    set(
+        &mut repoint,
+        "/request/oldObject/spec/selector/color",
+        json!("blue"),
+    );
+    assert_eq!(
+        repoint["request"]["object"]["spec"]["selector"]["color"],
+        "green"
+    );
+    let (response, patch) = mutate(&cluster, &repoint).await;
+    assert_eq!(patch, Value::Null, "{response}");
+}
