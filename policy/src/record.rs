@@ -54,6 +54,10 @@ pub fn append(mut history: Vec<Switch>, switch: Switch) -> Vec<Switch> {
     history
 }
 
+/// How far a writer's `live-since` may be from the guard's clock for its own record of a
+/// switch to stand: machines' clocks differ by seconds, not minutes.
+const WRITER_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(2);
+
 /// The router annotations that make up the record.
 pub const RECORD_ANNOTATIONS: [&str; 3] = [
     LIVE_SINCE_ANNOTATION,
@@ -116,7 +120,8 @@ pub fn of_switch(
 /// - A switch (the live color changes) not recorded by its writer is recorded: whoever
 ///   makes it (`helm upgrade --set liveColor=green`, `kubectl patch`, Argo CD) gets the
 ///   warm window (BG008) and a history entry naming them. A writer that records its own
-///   switch (the plugin) is left alone, so a switch is recorded once.
+///   switch (the plugin) is left alone, so a switch is recorded once, unless its
+///   `live-since` is not about now: then the guard's record replaces it.
 /// - A router created over a color that already serves is a switch from that color.
 /// - Any other write keeps the stored record: a tool that does not know it (`kubectl
 ///   replace`, an Argo CD sync with Replace) cannot drop or rewrite it, which would
@@ -150,10 +155,15 @@ pub fn after_write(
     let Some((app, to)) = switched else {
         return kept(stored, written);
     };
+    // A writer's own record counts only if it says when the switch happens: a `live-since`
+    // far from now would move the warm window (one in the past would open it at once).
+    let writer_since = written
+        .get(LIVE_SINCE_ANNOTATION)
+        .and_then(|since| since.parse::<Timestamp>().ok());
     let recorded_by_writer = written.get(PREVIOUS_COLOR_ANNOTATION).map(String::as_str)
         == Some(app.live.color)
-        && written.get(LIVE_SINCE_ANNOTATION).is_some()
-        && written.get(LIVE_SINCE_ANNOTATION) != stored.and_then(|s| s.get(LIVE_SINCE_ANNOTATION));
+        && written.get(LIVE_SINCE_ANNOTATION) != stored.and_then(|s| s.get(LIVE_SINCE_ANNOTATION))
+        && writer_since.is_some_and(|since| now.duration_since(since).abs() <= WRITER_CLOCK_SKEW);
     if recorded_by_writer {
         return BTreeMap::new();
     }

@@ -3,11 +3,10 @@
 //! API server (or a real cluster, see README "End-to-end tests on a real cluster").
 //! Every refusal asserts the exact message kubectl prints and that nothing changed.
 
-use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 
 use bluegreen_e2e::e2e::apps::{self, BLUE_IMAGE, GREEN_IMAGE};
-use bluegreen_e2e::e2e::guard::Guard;
+use bluegreen_e2e::e2e::guard::{Guard, free_port};
 use bluegreen_e2e::e2e::released::{
     DRY_RUN_SWITCH, SWITCH, denied, denied_creating, release, release_with, selector_color,
     warm_blue,
@@ -452,12 +451,7 @@ struct GuardWithValues {
 
 impl GuardWithValues {
     async fn start(cluster: &Cluster, values: &[&str]) -> Self {
-        let free = || -> SocketAddr {
-            TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-        };
-        let (listen, probes) = (free(), free());
+        let (listen, probes) = (free_port(), free_port());
         let certificates = TestCertificates::generate().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));

@@ -252,3 +252,28 @@ async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
         (&json!("green"), &json!("blue"))
     );
 }
+
+#[tokio::test]
+async fn a_switch_that_records_itself_as_long_past_gets_the_guards_record() {
+    let (cluster, _guard) = release("record-backdated", 3, json!({})).await;
+    let backdated = r#"{"metadata":{"annotations":{"bluegreen.dev/live-since":"2000-01-01T00:00:00Z","bluegreen.dev/previous-color":"blue"}},"spec":{"selector":{"app":"api","color":"green"}}}"#;
+    let out = cluster
+        .kubectl(Who::Ci, &["patch", "svc", "api", "-p", backdated])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (since, previous, history) = record(&cluster).await;
+    let since = since.expect("live-since recorded");
+    assert_ne!(since, "2000-01-01T00:00:00Z");
+    assert_eq!(previous.as_deref(), Some("blue"));
+    assert_eq!(history.len(), 1, "{history:?}");
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["scale", "deployment", "api-blue", "--replicas=0"],
+        )
+        .await;
+    assert_eq!(
+        stderr(&out),
+        denied("scale", &warm(&since, "scaling it to 0 replicas"))
+    );
+}

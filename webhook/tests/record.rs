@@ -199,3 +199,32 @@ async fn a_color_service_of_a_route_carries_no_record() {
     let (response, patch) = mutate(&cluster, &repoint).await;
     assert_eq!(patch, Value::Null, "{response}");
 }
+
+/// A writer may not record its own switch as long past, which would open the warm window
+/// at once: the guard's record replaces it (history from the stored one, with who asked).
+#[tokio::test]
+async fn a_writers_record_dated_long_ago_is_replaced() {
+    let cluster = Cluster::service_app();
+    let mut backdated = review("service-switch");
+    set(
+        &mut backdated,
+        "/request/object/metadata/annotations",
+        json!({"bluegreen.dev/live-since": "2000-01-01T00:00:00Z",
+               "bluegreen.dev/previous-color": "blue",
+               "bluegreen.dev/history": "[]"}),
+    );
+    let (_, patch) = mutate(&cluster, &backdated).await;
+    let set_to = |key: &str| {
+        patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["path"] == format!("/metadata/annotations/{}", key.replace('/', "~1")))
+            .map(|op| op["value"].clone())
+    };
+    assert_eq!(set_to("bluegreen.dev/live-since"), Some(json!(NOW)));
+    assert_eq!(
+        set_to("bluegreen.dev/history"),
+        Some(json!(history_entry("blue", "green", "ci-deployer")))
+    );
+}

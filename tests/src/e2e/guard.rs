@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -32,10 +33,24 @@ pub struct Guard {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+/// A free loopback address for a server a scenario starts as a child process, which binds
+/// it later. Ports come from below the kernel's ephemeral range (32768 and up), which port 0
+/// and every outgoing connection draw from: a port found free there can be taken by a
+/// connection before the child binds it. Each test process walks its own sequence, so
+/// concurrent scenarios never pick the same port.
+pub fn free_port() -> SocketAddr {
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    (0..COUNT)
+        .map(|_| {
+            let step = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = FIRST + start.wrapping_add(step) % COUNT;
+            SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).expect("below 32768")))
+        })
+        .find(|address| TcpListener::bind(address).is_ok())
+        .expect("a free loopback port below the ephemeral range")
 }
 
 impl Guard {
