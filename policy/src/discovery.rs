@@ -288,17 +288,24 @@ pub fn is_router(snapshot: &Snapshot<'_>, router: &Router<'_>) -> bool {
     }
 }
 
-/// The HTTPRoute apps that route through the Service called `name` (one of their color
-/// Services), as they resolve in `snapshot`.
-pub fn route_apps_through<'a>(snapshot: &Snapshot<'a>, name: &str) -> Vec<App<'a>> {
+/// The HTTPRoute apps that route through the Service called `name`, as they resolve in
+/// `snapshot`, each with the color whose Service it is.
+pub fn route_apps_through<'a>(
+    snapshot: &Snapshot<'a>,
+    name: &str,
+) -> Vec<(App<'a>, ColorSide<'a>)> {
     resolve_routes(snapshot)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|app| {
-            [&app.live, &app.idle]
-                .iter()
-                .filter_map(|side| side.service)
-                .any(|service| service.metadata.name.as_deref() == Some(name))
+        .filter_map(|app| {
+            let side = [&app.live, &app.idle]
+                .into_iter()
+                .find(|side| {
+                    side.service
+                        .is_some_and(|s| s.metadata.name.as_deref() == Some(name))
+                })
+                .copied()?;
+            Some((app, side))
         })
         .collect()
 }

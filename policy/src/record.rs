@@ -59,14 +59,14 @@ pub fn append(mut history: Vec<Switch>, switch: Switch) -> Vec<Switch> {
 const WRITER_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(2);
 
 /// The router annotations that make up the record.
-pub const RECORD_ANNOTATIONS: [&str; 3] = [
+const RECORD_ANNOTATIONS: [&str; 3] = [
     LIVE_SINCE_ANNOTATION,
     PREVIOUS_COLOR_ANNOTATION,
     HISTORY_ANNOTATION,
 ];
 
 /// Each color's images, by color: what a history entry keeps of an app.
-pub fn app_images(app: &App<'_>) -> BTreeMap<String, Images> {
+fn app_images(app: &App<'_>) -> BTreeMap<String, Images> {
     [&app.live, &app.idle]
         .into_iter()
         .map(side_images)

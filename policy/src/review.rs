@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
-
-use k8s_openapi::api::core::v1::Service;
 
 use crate::app::{App, ColorSide, Router};
 use crate::contract::{APP_LABEL, COLOR_LABEL_ANNOTATION};
@@ -244,14 +243,9 @@ fn leaving_sight(
     }
     if let Router::Service(service) = old {
         let name = service.name_any();
-        for app in discovery::route_apps_through(snapshot, &name) {
-            let side = [&app.live, &app.idle]
-                .into_iter()
-                .find(|side| side.service.is_some_and(|s| s.name_any() == name));
-            if let Some(side) = side.copied() {
-                let object = ObjectRef::new("Service", &snapshot.namespace, &name);
-                governed::evaluate_color(&app, &side, object, &how, ctx, out);
-            }
+        for (app, side) in discovery::route_apps_through(snapshot, &name) {
+            let object = ObjectRef::new("Service", &snapshot.namespace, &name);
+            governed::evaluate_color(&app, &side, object, &how, ctx, out);
         }
     }
 }
@@ -277,7 +271,7 @@ fn review_color_service<'a>(
         return;
     }
     let after = snapshot.with_service(&name, new);
-    for before in discovery::route_apps_through(snapshot, &name) {
+    for (before, _) in discovery::route_apps_through(snapshot, &name) {
         let route = before.router;
         switch_identity::evaluate(&route, ctx, out);
         let resolved = discovery::resolve(&after, route);

@@ -51,6 +51,22 @@ fn warm(since: &str, action: &str) -> String {
     warm_blue(since.parse().unwrap(), action)
 }
 
+/// `kubectl scale deployment api-blue --replicas=0` is refused: blue is kept warm after the
+/// switch at `since`.
+async fn assert_blue_cannot_scale_to_zero(cluster: &Cluster, since: &str) {
+    let out = cluster
+        .kubectl(
+            Who::Ci,
+            &["scale", "deployment", "api-blue", "--replicas=0"],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        denied("scale", &warm(since, "scaling it to 0 replicas"))
+    );
+}
+
 #[tokio::test]
 async fn a_kubectl_patch_switch_is_recorded_and_keeps_the_previous_color_warm() {
     let (cluster, _guard) = release("record-patch", 3, json!({})).await;
@@ -73,17 +89,7 @@ async fn a_kubectl_patch_switch_is_recorded_and_keeps_the_previous_color_warm() 
     );
     assert_eq!(history[0]["time"], json!(since));
 
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &["scale", "deployment", "api-blue", "--replicas=0"],
-        )
-        .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        denied("scale", &warm(&since, "scaling it to 0 replicas"))
-    );
+    assert_blue_cannot_scale_to_zero(&cluster, &since).await;
     let out = cluster
         .kubectl(Who::Ci, &["delete", "deployment", "api-blue"])
         .await;
@@ -205,16 +211,7 @@ async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
         (&json!("blue"), &json!("green"), &json!(CI))
     );
 
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &["scale", "deployment", "api-blue", "--replicas=0"],
-        )
-        .await;
-    assert_eq!(
-        stderr(&out),
-        denied("scale", &warm(&since, "scaling it to 0 replicas"))
-    );
+    assert_blue_cannot_scale_to_zero(&cluster, &since).await;
 
     // The next routine release, to the idle color: allowed, and the record stays.
     let recorded = record(&cluster).await;
@@ -266,14 +263,5 @@ async fn a_switch_that_records_itself_as_long_past_gets_the_guards_record() {
     assert_ne!(since, "2000-01-01T00:00:00Z");
     assert_eq!(previous.as_deref(), Some("blue"));
     assert_eq!(history.len(), 1, "{history:?}");
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &["scale", "deployment", "api-blue", "--replicas=0"],
-        )
-        .await;
-    assert_eq!(
-        stderr(&out),
-        denied("scale", &warm(&since, "scaling it to 0 replicas"))
-    );
+    assert_blue_cannot_scale_to_zero(&cluster, &since).await;
 }

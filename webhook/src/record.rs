@@ -55,55 +55,55 @@ impl Guard {
             subject,
             ..
         } = review;
-        let Ok(Some(Subject::Router {
-            old,
-            new: Some(new),
-        })) = subject
-        else {
-            return Recorded {
-                response,
-                patch: None,
-            };
+        let patch = match subject {
+            Ok(Some(Subject::Router {
+                old,
+                new: Some(new),
+            })) if self.cache().is_synced() => self.record_patch(
+                old.as_ref(),
+                &new,
+                namespace.as_deref().unwrap_or("default"),
+                user_info.username.as_deref().unwrap_or_default(),
+            ),
+            _ => None,
         };
-        if !self.cache().is_synced() {
-            return Recorded {
-                response,
-                patch: None,
-            };
-        }
-        let namespace = namespace.unwrap_or_else(|| "default".to_string());
+        Recorded { response, patch }
+    }
+
+    /// The JSONPatch setting the record a router write must carry, if any.
+    fn record_patch(
+        &self,
+        old: Option<&RouterObject>,
+        new: &RouterObject,
+        namespace: &str,
+        user: &str,
+    ) -> Option<Patch> {
         let annotations = {
             let index = self.cache().read();
-            let snapshot = index.snapshot(&namespace);
+            let snapshot = index.snapshot(namespace);
             policy::record::after_write(
-                old.as_ref().map(RouterObject::as_router),
+                old.map(RouterObject::as_router),
                 new.as_router(),
                 &snapshot,
-                user_info.username.as_deref().unwrap_or_default(),
+                user,
                 self.now(),
             )
         };
         if annotations.is_empty() {
-            return Recorded {
-                response,
-                patch: None,
-            };
+            return None;
         }
         tracing::info!(
             namespace,
             router = %new.as_router().reference(),
-            user = user_info.username.as_deref().unwrap_or_default(),
+            user,
             record = ?annotations.keys().collect::<Vec<_>>(),
             "switch record written"
         );
-        let has_annotations = match &new {
+        let has_annotations = match new {
             RouterObject::Service(service) => service.metadata.annotations.is_some(),
             RouterObject::HttpRoute(route) => route.metadata.annotations.is_some(),
         };
-        Recorded {
-            response,
-            patch: Some(annotations_patch(has_annotations, annotations)),
-        }
+        Some(annotations_patch(has_annotations, annotations))
     }
 }
 

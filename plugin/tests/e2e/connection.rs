@@ -52,6 +52,15 @@ async fn run_with(env: &Env, kubeconfig: &Path, args: &[&str]) -> Run {
     command.output().await.expect("the plugin runs").into()
 }
 
+/// The last switch of `svc/api` was recorded as made by the CI account.
+async fn assert_switched_by_ci(env: &Env) {
+    let service = env.service("shop", "api").await;
+    assert_eq!(
+        history(&service).last().unwrap()["by"],
+        json!(Who::Ci.username())
+    );
+}
+
 async fn ci_only(env: &Env) {
     env.put_policy(
         "ci-only",
@@ -150,11 +159,7 @@ async fn cluster_and_user_pick_kubeconfig_entries() {
     )
     .await;
     assert_eq!(as_ci.code, 0, "{as_ci:?}");
-    let service = env.service("shop", "api").await;
-    assert_eq!(
-        history(&service).last().unwrap()["by"],
-        json!(Who::Ci.username())
-    );
+    assert_switched_by_ci(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,11 +175,7 @@ async fn token_replaces_the_kubeconfig_users_credentials() {
     let alice = env.kubeconfig(Who::Alice, "shop");
     let run = run_with(&env, &alice, &["promote", "svc/api", "--token", token]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    let service = env.service("shop", "api").await;
-    assert_eq!(
-        history(&service).last().unwrap()["by"],
-        json!(Who::Ci.username())
-    );
+    assert_switched_by_ci(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,11 +228,7 @@ async fn impersonation_flags_reach_the_api_server() {
         json!({"username": Who::Ci.username(), "uid": "ci-run-42",
                "groups": ["system:serviceaccounts", "release-managers", "system:authenticated"]})
     );
-    let service = env.service("shop", "api").await;
-    assert_eq!(
-        history(&service).last().unwrap()["by"],
-        json!(Who::Ci.username())
-    );
+    assert_switched_by_ci(&env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
