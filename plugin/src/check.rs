@@ -24,6 +24,7 @@ use crate::exit::Outcome;
 use crate::files::read_sources;
 use crate::live::LiveApp;
 use crate::output::{FindingView, Table, print, print_data, styled_action};
+use crate::owner::Owner;
 
 /// One app's result.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +42,9 @@ pub struct AppReport {
     pub idle: Option<String>,
     /// The policy applied.
     pub policy: String,
+    /// The tool that owns the router (live checks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Rule findings.
     pub findings: Vec<FindingView>,
     /// Why the app could not be understood, when it could not.
@@ -108,6 +112,7 @@ pub fn check_snapshot(snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> Vec<AppRepo
                 live: Some(app.live.color.to_string()),
                 idle: Some(app.idle.color.to_string()),
                 policy: policy_name.clone(),
+                owner: Owner::of(app.router.meta()).map(|owner| owner.to_string()),
                 findings: check_app(&app, snapshot, ctx)
                     .iter()
                     .map(FindingView::from)
@@ -129,6 +134,7 @@ pub fn check_snapshot(snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> Vec<AppRepo
                     live: None,
                     idle: None,
                     policy: policy_name.clone(),
+                    owner: None,
                     findings: findings.into_vec().iter().map(FindingView::from).collect(),
                     error: (!as_rule).then(|| err.to_string()),
                 }
@@ -282,8 +288,19 @@ pub fn render(report: &CheckReport) -> String {
         }
     }
     let apps = report.apps.len();
+    let owners: String = report
+        .apps
+        .iter()
+        .filter_map(|app| {
+            Some(format!(
+                "{} is owned by {}\n",
+                app.router,
+                app.owner.as_ref()?
+            ))
+        })
+        .collect();
     format!(
-        "{}\n{apps} app{} checked: {deny} deny, {warn} warn, {errors} error{}\n",
+        "{}\n{owners}{apps} app{} checked: {deny} deny, {warn} warn, {errors} error{}\n",
         table.render(),
         if apps == 1 { "" } else { "s" },
         if errors == 1 { "" } else { "s" }

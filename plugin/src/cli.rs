@@ -176,12 +176,25 @@ pub struct ImageCheckArgs {
     pub verify_timeout: Duration,
 }
 
+/// Writing fields a tool owns (Helm, Argo CD, Flux).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OwnerArgs {
+    /// Write even where Helm, Argo CD or Flux owns the fields, taking them over (a
+    /// server-side apply with force, as kubectl's flag); what the owner's next write then
+    /// does is printed. Without it, writes to owned fields are refused (exit 5).
+    #[arg(long)]
+    pub force_conflicts: bool,
+}
+
 /// `deploy`.
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     /// The app.
     #[command(flatten)]
     pub app: AppArgs,
+    /// Writing owned fields.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
     /// New image of one container, CONTAINER=IMAGE; repeat for several containers.
     #[arg(long = "image", value_name = "CONTAINER=IMAGE", value_parser = parse_image, required = true)]
     pub images: Vec<(String, String)>,
@@ -219,6 +232,9 @@ pub struct PromoteArgs {
     /// The app.
     #[command(flatten)]
     pub app: AppArgs,
+    /// Writing owned fields.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
     /// Run the checks and ask the API server (and the guard) with a dry-run write; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -240,6 +256,9 @@ pub struct RollbackArgs {
     /// The app.
     #[command(flatten)]
     pub app: AppArgs,
+    /// Writing owned fields.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
     /// How long to wait for a retired color to scale up (e.g. 5m); on expiry exit 3.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
@@ -254,6 +273,9 @@ pub struct RetireArgs {
     /// The app.
     #[command(flatten)]
     pub app: AppArgs,
+    /// Writing owned fields.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
     /// Retire even inside the warm window (the guard may still refuse).
     #[arg(long)]
     pub force: bool,
@@ -286,6 +308,9 @@ pub struct InitArgs {
     /// The router to adopt (svc/NAME or httproute/NAME), or the Service to generate.
     #[arg(value_name = "APP")]
     pub app: RouterRef,
+    /// Writing owned fields.
+    #[command(flatten)]
+    pub owner: OwnerArgs,
     /// Generate a new app running this image instead of adopting existing objects.
     #[arg(long)]
     pub image: Option<String>,

@@ -62,6 +62,16 @@ impl Refused {
 #[error("{0}")]
 pub struct TimedOut(pub String);
 
+/// A write refused before it was sent because a tool (Helm, Argo CD, Flux) owns the
+/// fields: the message names the owner, what its next write would do, and how to make
+/// the change through it. Exit 5.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Owned(pub String);
+
+/// The exit code of [`Owned`].
+pub const OWNED_EXIT_CODE: u8 = 5;
+
 /// Prints an error's whole chain once, and maps the result to the exit code.
 pub fn report(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
@@ -73,6 +83,8 @@ pub fn report(result: anyhow::Result<Outcome>) -> ExitCode {
                 Outcome::Denied.into()
             } else if err.downcast_ref::<TimedOut>().is_some() {
                 Outcome::TimedOut.into()
+            } else if err.downcast_ref::<Owned>().is_some() {
+                ExitCode::from(OWNED_EXIT_CODE)
             } else {
                 ExitCode::from(1)
             }

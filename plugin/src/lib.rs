@@ -11,6 +11,7 @@ pub mod exit;
 pub mod files;
 pub mod live;
 pub mod output;
+pub mod owner;
 pub mod rollout;
 pub mod switch;
 
@@ -27,9 +28,9 @@ use crate::exit::Outcome;
 /// Logs go to stderr, quiet unless asked (`-v`, or `RUST_LOG`).
 pub fn init_tracing(verbose: u8) {
     let default = match verbose {
-        // kube logs every non-2xx answer as an error; the plugin explains each one
-        // itself (and a proxied 500 is an answer, not a failure of the client).
-        0 => "warn,kube_client::client::builder=off",
+        // kube logs non-2xx answers (and a 404 of a CRD that is not installed, a normal
+        // state) itself; the plugin explains each one in its own words, or says nothing.
+        0 => "warn,kube_client=off",
         1 => "info",
         _ => "debug",
     };

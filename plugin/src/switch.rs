@@ -42,8 +42,12 @@ pub struct SwitchPlan {
     pub from: String,
     /// The color taking traffic.
     pub to: String,
-    /// The merge patch: precondition, new routing, annotations.
-    pub patch: Value,
+    /// The router's resourceVersion as read: the switch's precondition.
+    pub resource_version: String,
+    /// The record annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The new routing: the whole selector, or the whole rules.
+    pub spec: Value,
 }
 
 impl SwitchPlan {
@@ -61,31 +65,80 @@ impl SwitchPlan {
             )
         })?;
         let annotations = record::of_switch(app, app.idle.color, previous, now, by);
+        // The whole selector: a server-side apply owns it as one atomic map.
         let spec = match app.router {
-            Router::Service(_) => json!({"selector": {&app.color_label: app.idle.color}}),
+            Router::Service(service) => {
+                let mut selector = service
+                    .spec
+                    .as_ref()
+                    .and_then(|spec| spec.selector.clone())
+                    .unwrap_or_default();
+                selector.insert(app.color_label.clone(), app.idle.color.to_string());
+                json!({ "selector": selector })
+            }
             Router::HttpRoute(route) => json!({"rules": switched_rules(route, app)?}),
         };
-        let patch = json!({
-            "metadata": {
-                "resourceVersion": resource_version,
-                "annotations": annotations,
-            },
-            "spec": spec,
-        });
         Ok(SwitchPlan {
             router,
             namespace: app.namespace.clone(),
             from: app.live.color.to_string(),
             to: app.idle.color.to_string(),
-            patch,
+            resource_version: resource_version.to_string(),
+            annotations,
+            spec,
         })
     }
 
-    /// Sends the patch (as a server-side dry run when `dry_run`, so the guard judges it
-    /// without effect), then records a `Switched` Event on the router.
-    pub async fn apply(&self, cluster: &Cluster, dry_run: bool) -> Result<()> {
-        let params = write_params(dry_run);
-        let patch = Patch::Merge(&self.patch);
+    /// The merge patch: precondition, new routing, annotations.
+    pub fn merge_patch(&self) -> Value {
+        json!({
+            "metadata": {
+                "resourceVersion": self.resource_version,
+                "annotations": self.annotations,
+            },
+            "spec": self.spec,
+        })
+    }
+
+    /// The server-side apply configuration of the switch: the routing and the record,
+    /// guarded by the resourceVersion as the merge patch is.
+    pub fn apply_configuration(&self) -> Value {
+        let (api_version, kind) = match self.router.kind {
+            RouterKind::Service => ("v1", "Service"),
+            RouterKind::HttpRoute => ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+        };
+        json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {
+                "name": self.router.name,
+                "namespace": self.namespace,
+                "resourceVersion": self.resource_version,
+                "annotations": self.annotations,
+            },
+            "spec": self.spec,
+        })
+    }
+
+    /// Sends the switch (as a server-side dry run when `dry_run`, so the guard judges it
+    /// without effect), then records a `Switched` Event on the router. `take_over`
+    /// sends it as a forced server-side apply: the plugin becomes the owner of the
+    /// switch field, taking it from the tool that owned it.
+    pub async fn apply(&self, cluster: &Cluster, dry_run: bool, take_over: bool) -> Result<()> {
+        let body = match take_over {
+            true => self.apply_configuration(),
+            false => self.merge_patch(),
+        };
+        let (params, patch) = match take_over {
+            true => (
+                PatchParams {
+                    dry_run,
+                    ..PatchParams::apply(FIELD_MANAGER).force()
+                },
+                Patch::Apply(&body),
+            ),
+            false => (write_params(dry_run), Patch::Merge(&body)),
+        };
         let name = &self.router.name;
         let ns = Some(self.namespace.as_str());
         let (result, call) = match self.router.kind {

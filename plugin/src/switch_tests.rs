@@ -20,7 +20,7 @@ fn a_service_switch_is_one_guarded_merge_patch_of_the_selector() {
     let plan = plan("shop", "svc/api");
     assert_eq!((plan.from.as_str(), plan.to.as_str()), ("blue", "green"));
     assert_eq!(
-        plan.patch,
+        plan.merge_patch(),
         json!({
             "metadata": {
                 "resourceVersion": "41",
@@ -33,7 +33,23 @@ fn a_service_switch_is_one_guarded_merge_patch_of_the_selector() {
                     ),
                 },
             },
-            "spec": {"selector": {"color": "green"}},
+            "spec": {"selector": {"app": "api", "color": "green"}},
+        })
+    );
+    // Taking the switch over from an owner: the same write as a server-side apply,
+    // with the whole (atomic) selector.
+    assert_eq!(
+        plan.apply_configuration(),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "api",
+                "namespace": "shop",
+                "resourceVersion": "41",
+                "annotations": plan.annotations,
+            },
+            "spec": {"selector": {"app": "api", "color": "green"}},
         })
     );
 }
@@ -42,13 +58,16 @@ fn a_service_switch_is_one_guarded_merge_patch_of_the_selector() {
 fn an_httproute_switch_rewrites_the_rules_swapping_weights_or_names() {
     let plan = plan("web", "httproute/myapp");
     assert_eq!((plan.from.as_str(), plan.to.as_str()), ("blue", "green"));
-    assert_eq!(plan.patch["metadata"]["resourceVersion"], json!("77"));
     assert_eq!(
-        plan.patch["metadata"]["annotations"]["bluegreen.dev/previous-color"],
+        plan.merge_patch()["metadata"]["resourceVersion"],
+        json!("77")
+    );
+    assert_eq!(
+        plan.merge_patch()["metadata"]["annotations"]["bluegreen.dev/previous-color"],
         json!("blue")
     );
     assert_eq!(
-        plan.patch["spec"],
+        plan.merge_patch()["spec"],
         json!({"rules": [
             {
                 "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],

@@ -8,6 +8,7 @@ use gateway_api::apis::standard::httproutes::HttpRoute as HTTPRoute;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PodSpec, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use crate::contract::{APP_LABEL, LIVE_SINCE_ANNOTATION, PREVIOUS_COLOR_ANNOTATION};
@@ -131,6 +132,14 @@ impl<'a> Router<'a> {
         match self {
             Router::Service(s) => s.annotations(),
             Router::HttpRoute(r) => r.annotations(),
+        }
+    }
+
+    /// The router's metadata.
+    pub fn meta(&self) -> &'a ObjectMeta {
+        match self {
+            Router::Service(s) => &s.metadata,
+            Router::HttpRoute(r) => &r.metadata,
         }
     }
 

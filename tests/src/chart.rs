@@ -26,6 +26,18 @@ pub fn helm() -> PathBuf {
         .expect("helm not found: run .ci/tools.sh (the README's test command does)")
 }
 
+/// Helm v3, as `.ci/tools.sh` installs it beside helm v4 (there is none on PATH to
+/// fall back to: a machine's `helm` is v4 or unknown).
+pub fn helm3() -> PathBuf {
+    let cached = repo().join(".ci/cache/bin/helm3");
+    assert!(
+        cached.exists(),
+        "{} not found: run .ci/tools.sh (the README's test command does)",
+        cached.display()
+    );
+    cached
+}
+
 /// A helm command run from the repository root.
 pub fn helm_command() -> Command {
     let mut command = Command::new(helm());

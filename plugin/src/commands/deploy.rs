@@ -16,6 +16,7 @@ use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
 use crate::exit::{Outcome, Refused};
 use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
+use crate::owner::owned::{check_deploy, check_scale};
 use crate::rollout;
 use crate::switch::write_params;
 
@@ -107,6 +108,23 @@ pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> 
     let name = side.deployment_name();
     let replicas = current_replicas(&app.live, &snapshot);
     let patch = deploy_patch(&side, &args.images, replicas)?;
+    check_deploy(
+        cluster,
+        side.deployment,
+        side.color,
+        &args.images,
+        args.owner.force_conflicts,
+    )
+    .await?;
+    if replicas != side.desired_replicas() {
+        check_scale(
+            cluster,
+            side.deployment,
+            replicas,
+            args.owner.force_conflicts,
+        )
+        .await?;
+    }
     if let Err(err) = cluster
         .api::<Deployment>()
         .patch(&name, &write_params(false), &Patch::Strategic(&patch))

@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams, PostParams};
 use policy::app::{RouterKind, RouterRef};
@@ -16,8 +17,9 @@ use serde_json::{Value, json};
 
 use crate::cli::InitArgs;
 use crate::cluster::{ApiCall, Cluster, Routes, Scope, explain};
-use crate::exit::Outcome;
+use crate::exit::{Outcome, Owned};
 use crate::output::{print, print_line};
+use crate::owner::Owner;
 use crate::switch::FIELD_MANAGER;
 
 /// A write `init` makes.
@@ -141,9 +143,13 @@ pub fn generate(name: &str, namespace: &str, image: &str, port: i32, replicas: i
     ]
 }
 
-/// What adopting `router` takes, from the namespace's state. The router is labelled last:
-/// the guard refuses a labelled router whose colors are not (BG011).
-async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
+/// What adopting `router` takes, from the namespace's state, and the owners of the
+/// objects it would write (by `kind/name`). The router is labelled last: the guard
+/// refuses a labelled router whose colors are not (BG011).
+async fn adoption(
+    cluster: &Cluster,
+    router: &RouterRef,
+) -> Result<(Vec<Write>, Vec<(String, Owner)>)> {
     let state = cluster
         .read(Scope::Namespace, Routes::for_app(router))
         .await?;
@@ -151,8 +157,24 @@ async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
     let snapshot = state.snapshot();
     let router_kind = Labelled::of_router(router);
     let mut writes = Vec::new();
+    let mut owners = Vec::new();
+    let mut owned_by = |object: String, meta: &ObjectMeta| {
+        if let Some(owner) = Owner::of(meta) {
+            owners.push((object, owner));
+        }
+    };
     match discover_router(&snapshot, router) {
         Ok(app) => {
+            for side in [&app.live, &app.idle] {
+                owned_by(
+                    format!("deployment/{}", side.deployment_name()),
+                    &side.deployment.metadata,
+                );
+                if let Some(service) = side.service {
+                    owned_by(format!("svc/{}", service.name_any()), &service.metadata);
+                }
+            }
+            owned_by(router.to_string(), app.router.meta());
             for side in [&app.live, &app.idle] {
                 if !side.deployment.labels().contains_key(APP_LABEL) {
                     writes.push(Write::Label {
@@ -184,6 +206,10 @@ async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
             let live = snapshot
                 .deployment(&deployment)
                 .with_context(|| format!("deployment/{deployment} vanished while reading"))?;
+            owned_by(format!("deployment/{deployment}"), &live.metadata);
+            if let Some(service) = snapshot.service(&router.name) {
+                owned_by(router.to_string(), &service.metadata);
+            }
             writes.push(Write::Label {
                 kind: Labelled::Deployment,
                 name: deployment.clone(),
@@ -200,7 +226,30 @@ async fn adoption(cluster: &Cluster, router: &RouterRef) -> Result<Vec<Write>> {
         ),
         Err(err) => return Err(err.into()),
     }
-    Ok(writes)
+    Ok((writes, owners))
+}
+
+/// What to add to the owner's source instead of writing: the labels as the chart or the
+/// Git manifests should carry them, and the objects to create.
+fn owned_snippet(writes: &[Write], app: &str, owners: &[(String, Owner)]) -> String {
+    let mut text =
+        String::from("# Add these to the manifests the owners render, and let them apply them:\n");
+    for (object, owner) in owners {
+        text.push_str(&format!("#   {object}: {owner}\n"));
+    }
+    for write in writes {
+        match write {
+            Write::Label { kind, name } => text.push_str(&format!(
+                "---\n# {}/{name}: under metadata.labels (in a Helm template, the same line)\nmetadata:\n  labels:\n    {APP_LABEL}: {app}\n",
+                kind.short()
+            )),
+            Write::Create(object) => {
+                text.push_str("---\n# a new object for the chart or the Git repository\n");
+                text.push_str(&serde_yaml::to_string(object).unwrap_or_default());
+            }
+        }
+    }
+    text
 }
 
 async fn label(cluster: &Cluster, kind: Labelled, name: &str, app: &str) -> Result<()> {
@@ -274,7 +323,18 @@ pub async fn run(cluster: Option<&Cluster>, namespace: &str, args: &InitArgs) ->
                 .map(Write::Create)
                 .collect()
         }
-        (None, Some(cluster)) => adoption(cluster, router).await?,
+        (None, Some(cluster)) => {
+            let (writes, owners) = adoption(cluster, router).await?;
+            if !owners.is_empty() && !writes.is_empty() && !args.owner.force_conflicts {
+                print(&owned_snippet(&writes, &router.name, &owners))?;
+                let (object, owner) = &owners[0];
+                return Err(Owned(format!(
+                    "{object} is owned by {owner}: labels written here are not in its source, and what init creates would be no one's; nothing was changed. Add the lines printed above to the chart or to Git, or pass --force-conflicts to write them here anyway"
+                ))
+                .into());
+            }
+            writes
+        }
         (None, None) => unreachable!("adoption reads the cluster"),
     };
     if writes.is_empty() {

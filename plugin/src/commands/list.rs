@@ -65,6 +65,7 @@ pub fn render(listed: &[Listed]) -> String {
         "IDLE",
         "IDLE IMAGES",
         "IDLE READY",
+        "OWNER",
         "HEALTH",
     ]);
     for entry in listed {
@@ -77,6 +78,7 @@ pub fn render(listed: &[Listed]) -> String {
                 status.idle.color.clone(),
                 status.idle.images_text(),
                 format!("{}/{}", status.idle.ready, status.idle.desired),
+                status.owner.clone().unwrap_or_else(|| "-".into()),
                 status.health_text(),
             ],
             Listed::Broken {
@@ -86,6 +88,7 @@ pub fn render(listed: &[Listed]) -> String {
             } => vec![
                 namespace.clone(),
                 router.clone(),
+                "-".into(),
                 "-".into(),
                 "-".into(),
                 "-".into(),

@@ -17,11 +17,12 @@ use policy::app::RouterRef;
 use policy::{App, ColorSide, Context, Snapshot, check_switch};
 use serde::Serialize;
 
-use crate::cli::{ImageCheckArgs, OutputFormat, PromoteArgs};
+use crate::cli::{ImageCheckArgs, OutputFormat, OwnerArgs, PromoteArgs};
 use crate::cluster::{Cluster, match_labels};
-use crate::exit::{Outcome, Refused};
+use crate::exit::{Outcome, Owned, Refused};
 use crate::live::{Checks, LiveApp};
 use crate::output::{print_data, print_line};
+use crate::owner::owned::OwnedRouter;
 use crate::rollout::{check_watch_error, not_ready};
 use crate::switch::SwitchPlan;
 
@@ -68,11 +69,18 @@ impl Release {
     }
 
     /// Runs the pre-flight on switching the app to its idle color and, when every rule
-    /// passes, sends the switch. A deny prints every finding and changes nothing.
-    pub async fn switch(&self, cluster: &Cluster, dry_run: bool) -> Result<SwitchPlan> {
+    /// passes and no tool owns the switch (or `owner` says to take it over), sends the
+    /// switch. A deny prints every finding and changes nothing.
+    pub async fn switch(
+        &self,
+        cluster: &Cluster,
+        dry_run: bool,
+        owner: OwnerArgs,
+    ) -> Result<SwitchPlan> {
         let snapshot = self.live.snapshot();
         let app = self.live.app(&snapshot)?;
-        self.switch_app(cluster, &app, &snapshot, dry_run).await
+        self.switch_app(cluster, &app, &snapshot, dry_run, owner)
+            .await
     }
 
     async fn switch_app(
@@ -81,12 +89,36 @@ impl Release {
         app: &App<'_>,
         snapshot: &Snapshot<'_>,
         dry_run: bool,
+        owner: OwnerArgs,
     ) -> Result<SwitchPlan> {
         let now = Timestamp::now();
         preflight(app, snapshot, &self.checks.context(now))?;
+        let owned = OwnedRouter::read(cluster, app).await;
+        let to = app.idle.color;
+        let take_over = match &owned {
+            None => false,
+            Some(_) if owner.force_conflicts => true,
+            // CI asks "may we switch?" before switching through the owner.
+            Some(owned) if dry_run => {
+                anstream::eprintln!(
+                    "{} is owned by {}: {}",
+                    owned.owned.object,
+                    owned.owned.owner,
+                    owned.switch_through(to)
+                );
+                false
+            }
+            Some(owned) => return Err(Owned(owned.refusal(to)).into()),
+        };
         let by = self.checks.requester.as_ref().map(|r| r.username.as_str());
         let plan = SwitchPlan::new(app, now, by)?;
-        plan.apply(cluster, dry_run).await?;
+        plan.apply(cluster, dry_run, take_over).await?;
+        if let Some(next) = owned
+            .filter(|_| take_over && !dry_run)
+            .and_then(|owned| owned.after_forced_switch(to))
+        {
+            anstream::eprintln!("warning: {next}");
+        }
         Ok(plan)
     }
 }
@@ -158,7 +190,7 @@ pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) ->
             None => None,
         };
         let plan = release
-            .switch_app(cluster, &app, &snapshot, args.dry_run)
+            .switch_app(cluster, &app, &snapshot, args.dry_run, args.owner)
             .await?;
         (plan, watched)
     };
@@ -187,7 +219,7 @@ pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) ->
                 plan.from
             );
             let release = Release::load(cluster, router, &args.images).await?;
-            let back = release.switch(cluster, false).await?;
+            let back = release.switch(cluster, false, args.owner).await?;
             report(&back, false, true, format)?;
             Ok(Outcome::Unhealthy)
         }

@@ -11,6 +11,7 @@ use crate::cluster::Cluster;
 use crate::exit::{Outcome, Refused};
 use crate::live::LiveApp;
 use crate::output::print_line;
+use crate::owner::owned::check_scale;
 use crate::rollout;
 
 /// `retire APP [--force]`.
@@ -41,6 +42,7 @@ pub async fn run(cluster: &Cluster, args: &RetireArgs) -> Result<Outcome> {
             },
         )?;
     }
+    check_scale(cluster, app.idle.deployment, 0, args.owner.force_conflicts).await?;
     rollout::scale(cluster, &deployment, 0).await?;
     print_line(&format!(
         "{} (deployment/{deployment}) of {router} scaled to 0; `kubectl bluegreen rollback {router}` scales it up again if needed",

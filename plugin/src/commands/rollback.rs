@@ -8,7 +8,8 @@ use policy::rules::capacity::current_replicas;
 use crate::cli::{OutputFormat, RollbackArgs};
 use crate::cluster::Cluster;
 use crate::commands::promote::{Release, report};
-use crate::exit::Outcome;
+use crate::exit::{Outcome, Owned};
+use crate::owner::owned::{OwnedRouter, check_scale};
 use crate::rollout;
 
 /// `rollback APP`.
@@ -25,6 +26,21 @@ pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -
                 app.idle.color
             )
         })?;
+        // An owned switch is refused before anything is scaled.
+        if !args.owner.force_conflicts
+            && let Some(owned) = OwnedRouter::read(cluster, &app).await
+        {
+            return Err(Owned(owned.refusal(app.idle.color)).into());
+        }
+        if app.idle.desired_replicas() == 0 {
+            check_scale(
+                cluster,
+                app.idle.deployment,
+                current_replicas(&app.live, &snapshot),
+                args.owner.force_conflicts,
+            )
+            .await?;
+        }
         (app.idle.desired_replicas() == 0).then(|| {
             (
                 app.idle.deployment_name(),
@@ -41,7 +57,7 @@ pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -
         rollout::wait(cluster, &deployment, &color, args.timeout).await?;
         release = Release::load(cluster, router, &args.images).await?;
     }
-    let plan = release.switch(cluster, false).await?;
+    let plan = release.switch(cluster, false, args.owner).await?;
     report(&plan, false, false, format)?;
     Ok(Outcome::Success)
 }

@@ -25,6 +25,8 @@ use crate::cluster::Cluster;
 use crate::exit::Outcome;
 use crate::live::LiveApp;
 use crate::output::{FindingView, Table, Tone, print, styled, styled_action};
+use crate::owner::Owner;
+use crate::owner::owned::OwnedRouter;
 use crate::rollout::not_ready;
 use policy::record::{self, Images, Switch};
 
@@ -122,6 +124,15 @@ pub struct AppStatus {
     pub findings: Vec<FindingView>,
     /// The last switches, oldest first.
     pub history: Vec<Switch>,
+    /// The tool that owns the router (Helm, Argo CD, Flux), and how it writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// What the owner's next write does to the live color, when it does not keep it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// What cannot be told about the owner's next write, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_unknown: Option<String>,
 }
 
 impl AppStatus {
@@ -150,7 +161,22 @@ impl AppStatus {
             healthy,
             findings,
             history: recorded,
+            owner: Owner::of(app.router.meta()).map(|owner| owner.to_string()),
+            drift: None,
+            owner_unknown: None,
         }
+    }
+
+    /// Adds what the router's owner renders: a next write that does not keep the live
+    /// color is a degradation of its own.
+    pub fn with_owner(mut self, owned: Option<&OwnedRouter>) -> Self {
+        if let Some(owned) = owned {
+            self.owner = Some(owned.owned.owner.to_string());
+            self.drift = owned.drift(&self.live.color);
+            self.owner_unknown = owned.unknown();
+            self.healthy &= self.drift.is_none();
+        }
+        self
     }
 
     /// 0 when healthy, 1 when degraded.
@@ -200,6 +226,15 @@ pub fn render(status: &AppStatus, now: Timestamp) -> String {
         status.health_text(),
         status.policy,
     ));
+    if let Some(owner) = &status.owner {
+        out.push_str(&format!("Owner:   {owner}\n"));
+    }
+    if let Some(unknown) = &status.owner_unknown {
+        out.push_str(&format!("         {unknown}\n"));
+    }
+    if let Some(drift) = &status.drift {
+        out.push_str(&format!("Drift:   {}\n", styled(drift, Tone::Bad)));
+    }
     if let Some(until) = status.warm_until {
         out.push_str(&format!(
             "Warm:    {} stays warm for rollback until {until}\n",
@@ -276,8 +311,10 @@ async fn read_status(cluster: &Cluster, args: &StatusArgs) -> Result<(AppStatus,
     let snapshot = live.snapshot();
     let app = live.app(&snapshot)?;
     let checks = live.checks(&cluster.namespace, Some(&args.images)).await?;
+    let owned = OwnedRouter::read(cluster, &app).await;
     let now = Timestamp::now();
-    Ok((AppStatus::new(&app, &snapshot, &checks.context(now)), now))
+    let status = AppStatus::new(&app, &snapshot, &checks.context(now)).with_owner(owned.as_ref());
+    Ok((status, now))
 }
 
 fn text(status: &AppStatus, now: Timestamp, format: OutputFormat) -> Result<String> {

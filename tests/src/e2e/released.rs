@@ -9,6 +9,35 @@ use super::Cluster;
 use super::apps;
 use super::guard::Guard;
 
+/// A Helm major version the scenarios drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Helm {
+    /// Helm 4: server-side apply.
+    V4,
+    /// Helm 3: client-side three-way merge.
+    V3,
+}
+
+/// `helm ARGS` (`version`) as the CI account in the scenario's namespace, run from the
+/// repository root, with helm's own state in scratch folders.
+pub async fn helm(cluster: &Cluster, version: Helm, args: &[&str]) -> std::process::Output {
+    let binary = match version {
+        Helm::V4 => crate::chart::helm(),
+        Helm::V3 => crate::chart::helm3(),
+    };
+    tokio::process::Command::new(binary)
+        .current_dir(crate::chart::repo())
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig(super::Who::Ci))
+        .env("HELM_CACHE_HOME", cluster.scratch("helm-cache"))
+        .env("HELM_CONFIG_HOME", cluster.scratch("helm-config"))
+        .env("HELM_DATA_HOME", cluster.scratch("helm-data"))
+        .output()
+        .await
+        .expect("helm runs")
+}
+
 /// The merge patch that points Service `api` at green.
 pub const SWITCH_TO_GREEN: &str = r#"{"spec":{"selector":{"app":"api","color":"green"}}}"#;
 /// `kubectl patch` switching Service `api` to green.
