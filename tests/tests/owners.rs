@@ -5,6 +5,7 @@
 //! over, and `status` tells before the next `helm upgrade` what it will do: conflict
 //! (Helm 4, server-side apply) or put the old color back (Helm 3).
 
+use bluegreen_e2e::Denial;
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
 use bluegreen_e2e::e2e::released::{Helm, helm};
@@ -16,10 +17,14 @@ const CHART: &str = "tests/fixtures/seed-api-chart";
 /// `kubectl bluegreen ARGS` as the CI account (a child process: the test API server runs
 /// on this test's runtime, which must not be blocked).
 async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    bluegreen_as(cluster, Who::Ci, args).await
+}
+
+async fn bluegreen_as(cluster: &Cluster, who: Who, args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(workspace_binary("kubectl-bluegreen"))
         .args(args)
         .arg("--kubeconfig")
-        .arg(cluster.kubeconfig(Who::Ci))
+        .arg(cluster.kubeconfig(who))
         .output()
         .await
         .expect("the plugin runs")
@@ -43,8 +48,10 @@ fn ok(out: &std::process::Output, what: &str) {
 }
 
 /// The seed chart installed with `version` as release `api`, both colors rolled out.
+/// Alice may not read Secrets, so not the release either.
 async fn installed(name: &str, version: Helm) -> (Cluster, Guard) {
-    let cluster = Cluster::start(name).await;
+    let cluster =
+        Cluster::start_with(&[name], &[(Who::Alice, Denial::new("list", "", "secrets"))]).await;
     cluster
         .apply(&[apps::policy(&cluster.namespace, json!({}))])
         .await;
@@ -214,6 +221,17 @@ async fn helm_4_owns_the_switch_and_its_next_upgrade_conflicts_after_a_forced_on
         stderr(&out)
     );
 
+    // Who may not read the release is told so; status does not guess.
+    let out = bluegreen_as(&cluster, Who::Alice, &["status", "svc/api"]).await;
+    let shown = stdout(&out);
+    assert!(
+        shown.contains(&format!(
+            "Owner:   Helm release {ns}/api (server-side apply)\n         what the next helm upgrade renders is unknown: its release (Secrets labelled owner=helm,name=api in {ns}) cannot be read: secrets is forbidden: User \"alice\" cannot list resource \"secrets\""
+        )) && !shown.contains("Drift:"),
+        "{shown}{}",
+        stderr(&out)
+    );
+
     // Switching through Helm, as status said, settles it.
     ok(
         &helm(&cluster, Helm::V4, &upgrade("liveColor=green")).await,
@@ -326,5 +344,53 @@ async fn init_on_owned_objects_prints_what_to_add_and_writes_nothing() {
     assert_eq!(
         service(&cluster).await["metadata"]["labels"]["bluegreen.dev/app"],
         "api"
+    );
+}
+
+#[tokio::test]
+async fn an_argo_cd_owned_router_is_switched_through_git() {
+    let cluster = Cluster::start("owner-argocd").await;
+    // What an Argo CD server-side apply sync leaves: its tracking annotation and
+    // `argocd-controller` owning what it applied (argo-cd `util/argo/resource_tracking.go`,
+    // `controller/sync.go`).
+    for mut manifest in apps::service_app("blue") {
+        let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
+        let kind = manifest["kind"].as_str().unwrap().to_string();
+        manifest["metadata"]["namespace"] = json!(cluster.namespace);
+        manifest["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+            json!(format!("shop-api:/{kind}:{}/{name}", cluster.namespace));
+        let file = cluster.manifest_file(&format!("{name}-{kind}.json"), &manifest);
+        let out = cluster
+            .kubectl(
+                Who::Admin,
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager=argocd-controller",
+                    "-f",
+                    file.to_str().unwrap(),
+                ],
+            )
+            .await;
+        ok(&out, "argocd-controller applies");
+    }
+    for color in ["api-blue", "api-green"] {
+        cluster.set_rollout(color, 3).await;
+    }
+    let before = service(&cluster).await;
+    let out = bluegreen(&cluster, &["promote", "svc/api"]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: svc/api is owned by Argo CD application shop-api (server-side apply), which sets .spec.selector: after a switch to green here, Argo CD application shop-api's next sync puts the old color back (at once with self-heal); nothing was changed.\nswitch through Git: change what renders .spec.selector of svc/api to green in Git, and let Argo CD application shop-api apply it\n(`kubectl bluegreen promote svc/api --dry-run` runs every check and the API server's dry run without writing)\n--force-conflicts switches here anyway, taking .spec.selector from Argo CD application shop-api\n"
+    );
+    assert_eq!(service(&cluster).await, before);
+    let (code, lines) = status_lines(&cluster).await;
+    assert_eq!(
+        (code, lines),
+        (
+            Some(0),
+            vec!["Owner:   Argo CD application shop-api (server-side apply)".to_string()]
+        )
     );
 }

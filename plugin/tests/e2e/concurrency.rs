@@ -70,7 +70,11 @@ async fn a_stale_read_is_a_conflict_not_a_second_switch() {
         client: env.cluster.client(Who::Admin).await,
         namespace: shop.clone(),
     };
-    let err = plan.apply(&cluster, false, false).await.unwrap_err().to_string();
+    let err = plan
+        .apply(&cluster, false, false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         format!(
