@@ -196,6 +196,18 @@ async fn helm_4_owns_the_switch_and_its_next_upgrade_conflicts_after_a_forced_on
         .collect();
     assert_eq!(selector_owners, [("kubectl-bluegreen", "Apply")]);
 
+    // Back is a switch too: refused the same way, before a color is scaled.
+    let out = bluegreen(&cluster, &["rollback", "svc/api"]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "error: svc/api is owned by Helm release {ns}/api (server-side apply), which sets .spec.selector: after a switch to blue here, the next helm upgrade of {ns}/api fails with a conflict on .spec.selector"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(service(&cluster).await["spec"]["selector"]["color"], "green");
+
     // status says what the next upgrade does, before it happens.
     assert_eq!(
         status_lines(&cluster).await,
@@ -264,7 +276,7 @@ async fn helm_3_owns_the_switch_and_its_next_upgrade_puts_the_old_color_back() {
     assert_eq!(
         stderr(&out),
         format!(
-            "warning: Helm release {ns}/api no longer decides .spec.selector of svc/api: the next helm upgrade of {ns}/api puts blue back without a word; {}\n",
+            "warning: this change will not last: Helm release {ns}/api no longer decides .spec.selector of svc/api: the next helm upgrade of {ns}/api puts blue back without a word; {}\n",
             through_helm(&cluster, "green")
         )
     );
@@ -302,6 +314,18 @@ async fn helm_3_owns_the_switch_and_its_next_upgrade_puts_the_old_color_back() {
     .await;
     ok(&out, "helm upgrade");
     assert_eq!(service(&cluster).await["spec"]["selector"]["color"], "blue");
+
+    // The replicas are the chart's too: retiring green would be undone.
+    let green = cluster.get("apps/v1", "Deployment", "api-green").await;
+    let out = bluegreen(&cluster, &["retire", "svc/api", "--force"]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: deployment/api-green is owned by Helm release {ns}/api (client-side apply), which sets .spec.replicas: after scaling it to 0 replicas here, the next helm upgrade of {ns}/api puts 3 replicas back without a word; nothing was changed.\nchange it through Helm: give the chart a value that renders .spec.replicas of deployment/api-green and set it to 0 (helm upgrade api <api chart> -n {ns} --reuse-values --set VALUE=0)\n--force-conflicts scales it here anyway, taking .spec.replicas from Helm release {ns}/api\n"
+        )
+    );
+    assert_eq!(cluster.get("apps/v1", "Deployment", "api-green").await, green);
 }
 
 #[tokio::test]

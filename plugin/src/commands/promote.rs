@@ -117,7 +117,7 @@ impl Release {
             .filter(|_| take_over && !dry_run)
             .and_then(|owned| owned.after_forced_switch(to))
         {
-            anstream::eprintln!("warning: {next}");
+            anstream::eprintln!("{next}");
         }
         Ok(plan)
     }

@@ -94,22 +94,6 @@ impl Tool {
             Tool::FluxHelmRelease { .. } => FLUX_HELM_MANAGER,
         }
     }
-
-    /// Whether the owner corrects drift by itself (a reconcile loop), rather than at the
-    /// next write someone starts.
-    pub fn reconciles(&self) -> bool {
-        !matches!(self, Tool::Helm { .. })
-    }
-
-    /// Where a change has to be made for this owner to make it.
-    pub fn source(&self) -> &'static str {
-        match self {
-            Tool::Helm { .. } => "the release's values",
-            Tool::ArgoCd { .. } | Tool::FluxKustomization { .. } | Tool::FluxHelmRelease { .. } => {
-                "Git"
-            }
-        }
-    }
 }
 
 impl fmt::Display for Tool {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::helm::{self, Release};
 use super::{Field, Owner, Tool, Writes};
 use crate::cluster::{ApiCall, Cluster, explain};
+use crate::output::{Tone, styled};
 
 /// An object with an owner, and the owner's release when it is Helm: read, or why not.
 #[derive(Debug)]
@@ -149,10 +150,17 @@ impl Owned {
         )
     }
 
-    /// What the owner's next write does after `change` was forced here.
+    /// The warning after a change was forced here: what the owner's next write does.
+    /// Loud where that write undoes the change (Helm 3's merge, a GitOps reconcile).
     pub fn after_forced(&self, field: &Field, back: &str, through: &str) -> String {
+        let conflicts = matches!(self.owner.tool, Tool::Helm { .. })
+            && self.owner.writes == Writes::ServerSideApply;
+        let head = match conflicts {
+            true => styled("warning:", Tone::Bad),
+            false => styled("warning: this change will not last:", Tone::Bad),
+        };
         format!(
-            "{} no longer decides {} of {}: {}; {through}",
+            "{head} {} no longer decides {} of {}: {}; {through}",
             self.owner.tool,
             field.shown,
             self.object,
@@ -160,17 +168,30 @@ impl Owned {
         )
     }
 
+    /// `helm upgrade … --set SET` for the owner's release (its chart named when the
+    /// release was read); empty for other owners.
+    fn upgrade_command(&self, set: &str) -> String {
+        match (self.release(), &self.owner.tool) {
+            (Some(release), _) => release.upgrade_command(set),
+            (None, Tool::Helm { release, namespace }) => {
+                format!("helm upgrade {release} CHART -n {namespace} --reuse-values --set {set}")
+            }
+            (None, _) => String::new(),
+        }
+    }
+
     /// How to make a change to `field` through the owner, when no chart value is known
     /// for it: `what` is the change ("0 replicas").
     pub fn change_through(&self, field: &Field, what: &str) -> String {
         match &self.owner.tool {
-            Tool::Helm { release, namespace } => format!(
-                "change it through Helm: give the chart a value that renders {} of {} and set it to {what} (helm upgrade {release} CHART -n {namespace} --reuse-values --set VALUE={what})",
-                field.shown, self.object
+            Tool::Helm { .. } => format!(
+                "change it through Helm: give the chart a value that renders {} of {} and set it to {what} ({})",
+                field.shown,
+                self.object,
+                self.upgrade_command(&format!("VALUE={what}")),
             ),
             tool => format!(
-                "change it through {}: set {} of {} to {what} there, and let {tool} apply it",
-                tool.source(),
+                "change it through Git: set {} of {} to {what} there, and let {tool} apply it",
                 field.shown,
                 self.object
             ),
@@ -255,7 +276,7 @@ pub async fn check_deploy(
         ))
         .into());
     }
-    anstream::eprintln!("warning: {}", owned.after_forced(&field, &back, &through));
+    anstream::eprintln!("{}", owned.after_forced(&field, &back, &through));
     Ok(())
 }
 
@@ -293,7 +314,7 @@ pub async fn check_scale(
         ))
         .into());
     }
-    anstream::eprintln!("warning: {}", owned.after_forced(&field, &back, &through));
+    anstream::eprintln!("{}", owned.after_forced(&field, &back, &through));
     Ok(())
 }
 
@@ -394,31 +415,19 @@ impl OwnedRouter {
 
     /// How to move traffic to `to` through the owner.
     pub fn switch_through(&self, to: &str) -> String {
-        match (&self.owned.owner.tool, &self.owned.release) {
-            (Tool::Helm { .. }, Some(Ok(release))) => {
-                let set = match &self.value {
-                    Some(value) => format!("{value}={to}"),
-                    None => format!("VALUE={to}"),
-                };
-                let hint = match &self.value {
-                    Some(_) => String::new(),
-                    None => format!(
-                        " (VALUE: the chart value that renders {} of {})",
-                        self.field.shown, self.owned.object
-                    ),
-                };
-                format!(
-                    "switch through Helm: {}{hint}",
-                    release.upgrade_command(&set)
-                )
-            }
-            (Tool::Helm { release, namespace }, _) => format!(
-                "switch through Helm: helm upgrade {release} CHART -n {namespace} --reuse-values --set VALUE={to} (VALUE: the chart value that renders {} of {})",
-                self.field.shown, self.owned.object
+        match (&self.owned.owner.tool, &self.value) {
+            (Tool::Helm { .. }, Some(value)) => format!(
+                "switch through Helm: {}",
+                self.owned.upgrade_command(&format!("{value}={to}"))
+            ),
+            (Tool::Helm { .. }, None) => format!(
+                "switch through Helm: {} (VALUE: the chart value that renders {} of {})",
+                self.owned.upgrade_command(&format!("VALUE={to}")),
+                self.field.shown,
+                self.owned.object
             ),
             (tool, _) => format!(
-                "switch through {}: change what renders {} of {} to {to} in Git, and let {tool} apply it",
-                tool.source(),
+                "switch through Git: change what renders {} of {} to {to} in Git, and let {tool} apply it",
                 self.field.shown,
                 self.owned.object
             ),
