@@ -60,7 +60,8 @@ impl SwitchPlan {
                 "{router}: annotation {HISTORY_ANNOTATION} is not the JSON the plugin writes; fix it or remove it (kubectl annotate {router} {HISTORY_ANNOTATION}-)"
             )
         })?;
-        let annotations = record::of_switch(app, app.idle.color, previous, now, by);
+        let annotations =
+            record::of_switch(app, app.idle.color, previous, now, by, Some(FIELD_MANAGER));
         let spec = match app.router {
             Router::Service(_) => json!({"selector": {&app.color_label: app.idle.color}}),
             Router::HttpRoute(route) => json!({"rules": switched_rules(route, app)?}),
