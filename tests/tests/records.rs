@@ -363,4 +363,22 @@ async fn a_switch_back_by_another_writer_is_warned_of_and_recorded_as_an_event()
         (Some(0), "service/api patched\n", "")
     );
     assert_eq!(record(&cluster).await.2.len(), 3);
+
+    // `kubectl bluegreen history`, which the warning points to, names each writer's tool.
+    let listed = bluegreen(&cluster, &["history", "svc/api"]).await;
+    let table = stdout(&listed);
+    let writers: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().skip(1).take(4).collect())
+        .collect();
+    assert_eq!(
+        writers,
+        [
+            ["blue", "green", CI, "(kubectl-patch)"],
+            ["green", "blue", "alice", "(kubectl-patch)"],
+            ["blue", "green", "alice", "(kubectl-patch)"],
+        ],
+        "{table}"
+    );
 }
