@@ -64,7 +64,8 @@ impl SwitchPlan {
                 "{router}: annotation {HISTORY_ANNOTATION} is not the JSON the plugin writes; fix it or remove it (kubectl annotate {router} {HISTORY_ANNOTATION}-)"
             )
         })?;
-        let annotations = record::of_switch(app, app.idle.color, previous, now, by);
+        let annotations =
+            record::of_switch(app, app.idle.color, previous, now, by, Some(FIELD_MANAGER));
         // The whole selector: a server-side apply owns it as one atomic map.
         let spec = match app.router {
             Router::Service(service) => {

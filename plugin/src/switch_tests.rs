@@ -29,7 +29,7 @@ fn a_service_switch_is_one_guarded_merge_patch_of_the_selector() {
                     "bluegreen.dev/previous-color": "blue",
                     "bluegreen.dev/history": concat!(
                         r#"[{"time":"2025-01-10T09:00:00Z","from":"green","to":"blue","images":{"blue":{"api":"registry.example.com/api:1.4"},"green":{"api":"registry.example.com/api:1.3"}},"by":"system:serviceaccount:ci:deployer"},"#,
-                        r#"{"time":"2025-01-10T10:30:00Z","from":"blue","to":"green","images":{"blue":{"api":"registry.example.com/api:1.4"},"green":{"api":"registry.example.com/api:1.5"}},"by":"system:serviceaccount:ci:deployer"}]"#
+                        r#"{"time":"2025-01-10T10:30:00Z","from":"blue","to":"green","images":{"blue":{"api":"registry.example.com/api:1.4"},"green":{"api":"registry.example.com/api:1.5"}},"by":"system:serviceaccount:ci:deployer","manager":"kubectl-bluegreen"}]"#
                     ),
                 },
             },

@@ -294,7 +294,7 @@ fn rbac_reads_what_the_caches_need_and_writes_only_events() {
             "{resources:?}"
         );
         if resources == ["events"] {
-            assert_eq!(verbs, ["create"]);
+            assert_eq!(verbs, ["create", "patch"]);
         } else {
             assert_eq!(verbs, ["get", "list", "watch"], "{resources:?}");
         }

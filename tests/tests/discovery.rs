@@ -39,6 +39,19 @@ async fn get(
     }
 }
 
+/// The group `name` of aggregated discovery (`GET /apis`).
+async fn aggregated_group(server: &bluegreen_e2e::TestApiServer, name: &str) -> Value {
+    let aggregated: Value =
+        serde_json::from_str(&get(server, "/apis", AGGREGATED).await.body).unwrap();
+    aggregated["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("group {name}"))
+}
+
 /// Each captured entry (by `key`) that `served` also has must be identical.
 fn assert_entries_match(served: &[Value], captured: &[Value], key: &str) -> usize {
     let mut compared = 0;
@@ -207,14 +220,7 @@ async fn mutating_webhook_configurations_are_discovered_like_validating_ones() {
         ]
     );
 
-    let aggregated: Value =
-        serde_json::from_str(&get(&server, "/apis", AGGREGATED).await.body).unwrap();
-    let group = aggregated["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["metadata"]["name"] == "admissionregistration.k8s.io")
-        .unwrap();
+    let group = aggregated_group(&server, "admissionregistration.k8s.io").await;
     let entries = group["versions"][0]["resources"].as_array().unwrap();
     let captured = capture("discovery/aggregated-apis.json");
     let validating = captured["items"]
@@ -256,4 +262,57 @@ async fn mutating_webhook_configurations_are_discovered_like_validating_ones() {
         .unwrap()
         .to_string();
     assert_eq!(rows(&printed.stdout), rows(&captured));
+}
+
+/// events.k8s.io/v1, where the guard records its Events and which the trimmed captures
+/// list only as a group, is listed where kube-apiserver lists it (after apps), and its
+/// events exactly as the captured core ones: kube-apiserver stores both as core/v1 Event,
+/// hence one storage version hash (as a real cluster's `/apis/events.k8s.io/v1` shows).
+#[tokio::test]
+async fn events_k8s_io_is_discovered_as_kube_apiserver_serves_it() {
+    let server = capture_server().await;
+    let plain: Value =
+        serde_json::from_str(&get(&server, "/apis", "application/json").await.body).unwrap();
+    let names = |list: &Value| -> Vec<String> {
+        list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (ours, captured) = (names(&plain), names(&capture("discovery/apis.json")));
+    let captured_order: Vec<&String> = captured.iter().filter(|g| ours.contains(g)).collect();
+    let our_order: Vec<&String> = ours.iter().filter(|g| captured.contains(g)).collect();
+    assert_eq!(our_order, captured_order);
+    assert!(ours.contains(&"events.k8s.io".to_string()), "{ours:?}");
+
+    let core_entry = |file: &str, list: &str, key: &str| {
+        capture(file)
+            .pointer(list)
+            .and_then(Value::as_array)
+            .and_then(|entries| entries.iter().find(|e| e[key] == "events").cloned())
+            .unwrap()
+    };
+    let list: Value = serde_json::from_str(
+        &get(&server, "/apis/events.k8s.io/v1", "application/json")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(list["groupVersion"], "events.k8s.io/v1");
+    assert_eq!(
+        list["resources"],
+        json!([core_entry("discovery/api-v1.json", "/resources", "name")])
+    );
+
+    let group = aggregated_group(&server, "events.k8s.io").await;
+    assert_eq!(
+        group["versions"][0]["resources"],
+        json!([core_entry(
+            "discovery/aggregated-api.json",
+            "/items/0/versions/0/resources",
+            "resource"
+        )])
+    );
 }

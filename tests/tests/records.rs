@@ -2,12 +2,16 @@
 //! `live-since`, `previous-color` and the history entry on the router for a switch made
 //! with `kubectl patch`, `kubectl apply` or Helm, so BG008 keeps the previous color warm;
 //! a later write that does not know the record keeps it; a plugin switch is recorded once.
+//! A switch that undoes another writer's within the warm window is warned of and recorded
+//! as a `SwitchReversed` Event on the router.
 
 use bluegreen_e2e::chart::helm_command;
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
 use bluegreen_e2e::e2e::released::{SWITCH, denied, release, warm_blue};
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
 use serde_json::{Value, json};
 
 const CI: &str = "system:serviceaccount:ci:deployer";
@@ -264,4 +268,117 @@ async fn a_switch_that_records_itself_as_long_past_gets_the_guards_record() {
     assert_eq!(previous.as_deref(), Some("blue"));
     assert_eq!(history.len(), 1, "{history:?}");
     assert_blue_cannot_scale_to_zero(&cluster, &since).await;
+}
+
+/// The `SwitchReversed` Events on Service `api`, waiting (bounded) for the first: the guard
+/// records them after answering the write.
+async fn reversal_events(cluster: &Cluster) -> Vec<Event> {
+    let events: Api<Event> = Api::namespaced(cluster.client(Who::Admin).await, &cluster.namespace);
+    for _ in 0..1000 {
+        let found: Vec<Event> = events
+            .list(&Default::default())
+            .await
+            .expect("list events")
+            .into_iter()
+            .filter(|event| {
+                event.reason.as_deref() == Some("SwitchReversed")
+                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("api")
+            })
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no SwitchReversed event was recorded on svc/api");
+}
+
+/// The time between two recorded switches, as the guard's warning says it.
+fn between(earlier: &Value, later: &Value) -> String {
+    let time = |switch: &Value| {
+        switch["time"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let seconds = time(later).duration_since(time(earlier)).as_secs();
+    format!("{:#}", jiff::SignedDuration::from_secs(seconds))
+}
+
+#[tokio::test]
+async fn a_switch_back_by_another_writer_is_warned_of_and_recorded_as_an_event() {
+    // BG003 off: alice may switch, as a second owner of the router would.
+    let (cluster, _guard) = release("record-fight", 3, json!({"switchIdentity": "off"})).await;
+    let out = cluster.kubectl(Who::Ci, SWITCH).await;
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(0), ""));
+
+    let back = r#"{"spec":{"selector":{"app":"api","color":"blue"}}}"#;
+    let out = cluster
+        .kubectl(Who::Alice, &["patch", "svc", "api", "-p", back])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (_, previous, history) = record(&cluster).await;
+    assert_eq!(previous.as_deref(), Some("green"));
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        (&history[1]["by"], &history[1]["manager"]),
+        (&json!("alice"), &json!("kubectl-patch"))
+    );
+    let warning = format!(
+        "svc/api: this switch to blue by alice (field manager kubectl-patch) undoes the switch to green by {CI} (field manager kubectl-patch) {} ago; two writers are switching traffic back and forth: switch through one owner (kubectl bluegreen history svc/api lists who switched)",
+        between(&history[0], &history[1])
+    );
+    assert_eq!(stderr(&out), format!("Warning: {warning}\n"));
+
+    let events = reversal_events(&cluster).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(
+        (
+            event.type_.as_deref(),
+            event.note.as_deref(),
+            event.reporting_controller.as_deref()
+        ),
+        (
+            Some("Warning"),
+            Some(warning.as_str()),
+            Some("bluegreen-guard")
+        )
+    );
+    let regarding = event.regarding.as_ref().expect("regarding");
+    assert_eq!(
+        (regarding.kind.as_deref(), regarding.api_version.as_deref()),
+        (Some("Service"), Some("v1"))
+    );
+
+    // The same writer switching forward again takes its own switch back: no fight.
+    let out = cluster.kubectl(Who::Alice, SWITCH).await;
+    assert_eq!(
+        (
+            out.status.code(),
+            stdout(&out).as_str(),
+            stderr(&out).as_str()
+        ),
+        (Some(0), "service/api patched\n", "")
+    );
+    assert_eq!(record(&cluster).await.2.len(), 3);
+
+    // `kubectl bluegreen history`, which the warning points to, names each writer's tool.
+    let listed = bluegreen(&cluster, &["history", "svc/api"]).await;
+    let table = stdout(&listed);
+    let writers: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().skip(1).take(4).collect())
+        .collect();
+    assert_eq!(
+        writers,
+        [
+            ["blue", "green", CI, "(kubectl-patch)"],
+            ["green", "blue", "alice", "(kubectl-patch)"],
+            ["blue", "green", "alice", "(kubectl-patch)"],
+        ],
+        "{table}"
+    );
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::UserInfo;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -37,6 +37,11 @@ pub struct Review {
     pub name: String,
     /// Who writes.
     pub user_info: UserInfo,
+    /// The tool that writes: the request's `options.fieldManager` (create, update and
+    /// patch options carry it; kubectl, Helm and Argo CD set it), when there is one.
+    pub field_manager: Option<String>,
+    /// A server-side dry run: judged, never stored.
+    pub dry_run: bool,
     /// The write the rules judge, `Ok(None)` for requests they do not judge.
     pub subject: Result<Option<Subject>, Unreadable>,
 }
@@ -48,12 +53,20 @@ impl Review {
         take: impl FnOnce(&mut AdmissionRequest<T>) -> Result<Option<Subject>, Unreadable>,
     ) -> Self {
         let subject = take(&mut request);
+        let field_manager = request
+            .options
+            .as_ref()
+            .and_then(|options| options.0.get("fieldManager"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         Review {
             response: AdmissionResponse::from(&request),
             operation: request.operation,
             namespace: request.namespace,
             name: request.name,
             user_info: request.user_info,
+            field_manager,
+            dry_run: request.dry_run,
             subject,
         }
     }
@@ -242,6 +255,18 @@ impl RouterObject {
         match self {
             RouterObject::Service(service) => Router::Service(service),
             RouterObject::HttpRoute(route) => Router::HttpRoute(route),
+        }
+    }
+
+    /// A reference to the router, not to one version of it (an Event's `regarding`).
+    pub fn object_ref(&self) -> ObjectReference {
+        let reference = match self {
+            RouterObject::Service(service) => service.object_ref(&()),
+            RouterObject::HttpRoute(route) => route.object_ref(&()),
+        };
+        ObjectReference {
+            resource_version: None,
+            ..reference
         }
     }
 }

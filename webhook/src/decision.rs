@@ -17,6 +17,7 @@ use crate::admission::{OTHER_KIND, Review, Subject, Unreadable};
 use crate::cache::{Cache, Cached};
 use crate::config::Unsynced;
 use crate::images::{ImageOutcome, ImageVerifier, NoImageVerification, WantedImages};
+use crate::reversal::Reversed;
 
 /// Where decisions get `now` from.
 #[derive(Clone, Copy, Debug, Default)]
@@ -85,6 +86,9 @@ pub struct Decision {
     pub findings: Vec<Finding>,
     /// The BG006 verdicts used, and how they were obtained.
     pub images: ImageOutcome,
+    /// The switch this write undoes, by another writer within the warm window; none
+    /// for a dry run (it switches nothing) or a refused write.
+    pub reversal: Option<Reversed>,
 }
 
 /// A request read and ready to judge.
@@ -94,6 +98,9 @@ struct Pending {
     kind: &'static str,
     namespace: String,
     requester: Requester,
+    /// The request's field manager.
+    manager: Option<String>,
+    dry_run: bool,
     policy: Arc<Policy>,
     /// The images BG006 needs verdicts for, when the policy enforces it.
     images: Option<WantedImages>,
@@ -248,6 +255,8 @@ impl Guard {
             response,
             namespace,
             user_info,
+            field_manager,
+            dry_run,
             subject,
             ..
         } = review;
@@ -309,6 +318,8 @@ impl Guard {
             kind,
             namespace,
             requester,
+            manager: field_manager,
+            dry_run,
             policy,
             images,
         })
@@ -322,27 +333,50 @@ impl Guard {
             kind,
             namespace,
             requester,
+            manager,
+            dry_run,
             policy,
             ..
         } = pending;
-        let findings = {
+        let now = self.now();
+        let (findings, reversal) = {
             let index = self.cache.read();
             let snapshot = index.snapshot(&namespace);
-            match subject.change(&snapshot) {
+            let findings = match subject.change(&snapshot) {
                 Some(change) => {
                     let context = Context {
                         policy: &policy,
-                        now: self.now(),
+                        now,
                         requester: Some(&requester),
                         images: &images.verdicts,
                     };
                     policy::review(&change, &snapshot, &context)
                 }
                 None => Vec::new(),
-            }
+            };
+            let reversal = match &subject {
+                Subject::Router {
+                    old: Some(old),
+                    new: Some(new),
+                } => policy::record::reversal_of_write(
+                    old.as_router(),
+                    new.as_router(),
+                    &snapshot,
+                    &requester.username,
+                    manager.as_deref(),
+                    now,
+                    policy.warm_window,
+                )
+                .map(|reversal| Reversed::new(&namespace, new, &reversal)),
+                _ => None,
+            };
+            (findings, reversal)
         };
         let mut decision = Decision::from_findings(response, kind, findings);
         decision.images = images;
+        if let Some(reversal) = reversal {
+            decision.warn_of_reversal(reversal, dry_run);
+        }
         decision
     }
 
@@ -379,6 +413,26 @@ impl Decision {
             kind,
             findings: Vec::new(),
             images: ImageOutcome::default(),
+            reversal: None,
+        }
+    }
+
+    /// Warns the writer of a switch that undoes another writer's. Allowed, since it may be
+    /// a rollback; a refused write undoes nothing.
+    fn warn_of_reversal(&mut self, reversal: Reversed, dry_run: bool) {
+        if !self.response.allowed {
+            return;
+        }
+        self.response
+            .warnings
+            .get_or_insert_default()
+            .push(reversal.message.clone());
+        if matches!(self.verdict, Verdict::Allow | Verdict::Audit) {
+            self.verdict = Verdict::Warn;
+        }
+        // A dry run is warned, but switches nothing to count or record.
+        if !dry_run {
+            self.reversal = Some(reversal);
         }
     }
 
@@ -431,6 +485,7 @@ impl Decision {
             kind,
             findings,
             images: ImageOutcome::default(),
+            reversal: None,
         }
     }
 }

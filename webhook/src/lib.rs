@@ -5,7 +5,9 @@
 //! [`admission::Subject`]) → [`decision`] (the `policy` rules against the [`cache`]d
 //! state of the namespace, with BG006 verdicts from [`images`]) → AdmissionResponse.
 //! [`watch`] keeps the cache current with objects reduced by [`trim`] to what the rules
-//! read; [`server`] serves it all over [`tls`], with [`metrics`].
+//! read; [`server`] serves it all over [`tls`], with [`metrics`]. The mutating webhook
+//! ([`record`]) records every switch on its router; [`reversal`] reports two writers
+//! switching a router back and forth.
 
 pub mod admission;
 pub mod cache;
@@ -17,6 +19,7 @@ mod managed_fields;
 pub mod metrics;
 pub mod offline;
 pub mod record;
+pub mod reversal;
 pub mod server;
 pub mod tls;
 pub mod trim;
@@ -39,10 +42,12 @@ pub async fn run(config: Config) -> Result<()> {
     let verifier = signatures::Verifier::new(config.images.verifier_config())?;
     let images = images::RegistryVerification::new(verifier, config.images.verify_timeout);
     let client = kube::Client::try_default().await?;
+    // Reporting instance: the hostname, which in a pod is its name.
+    let events = kube::runtime::events::Recorder::new(client.clone(), "bluegreen-guard".into());
     let mut watchers = tokio::task::JoinSet::new();
     let cache = watch::start(client, &mut watchers);
     let guard = Guard::new(cache, config.unsynced).with_image_verifier(Arc::new(images));
-    let state = AppState::new(guard);
+    let state = AppState::with_events(guard, events);
     serve(state, &config, listeners, shutdown_signal()).await
 }
 

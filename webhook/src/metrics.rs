@@ -1,6 +1,7 @@
 //! Prometheus metrics: reviews by kind, operation and decision, findings by rule and
-//! action, decision latency, cache sizes, the serving certificate's expiry, and BG006
-//! image verifications by verdict and verification cache hits.
+//! action, decision latency, cache sizes, the serving certificate's expiry, BG006
+//! image verifications by verdict and verification cache hits, and switches that undid
+//! another writer's by router.
 
 use std::time::Duration;
 
@@ -35,6 +36,12 @@ struct VerificationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouterLabels {
+    namespace: String,
+    router: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     resource: &'static str,
 }
@@ -57,6 +64,7 @@ pub struct Metrics {
     certificate_expiry: Gauge,
     image_verifications: Family<VerificationLabels, Counter>,
     image_cache_hits: Counter,
+    switch_reversals: Family<RouterLabels, Counter>,
     panics: Counter,
 }
 
@@ -111,6 +119,12 @@ impl Default for Metrics {
             "BG006 image verdicts answered from the verification cache",
             image_cache_hits.clone(),
         );
+        let switch_reversals = Family::default();
+        registry.register(
+            "switch_reversals",
+            "Switches that undid another writer's switch within the warm window (two writers fighting over the router), by namespace and router",
+            switch_reversals.clone(),
+        );
         let panics = Counter::default();
         registry.register(
             "panics",
@@ -127,6 +141,7 @@ impl Default for Metrics {
             certificate_expiry,
             image_verifications,
             image_cache_hits,
+            switch_reversals,
             panics,
         }
     }
@@ -164,6 +179,14 @@ impl Metrics {
         }
         self.image_cache_hits
             .inc_by(decision.images.cache_hits as u64);
+        if let Some(reversal) = &decision.reversal {
+            self.switch_reversals
+                .get_or_create(&RouterLabels {
+                    namespace: reversal.namespace.clone(),
+                    router: reversal.router.clone(),
+                })
+                .inc();
+        }
         self.decision_seconds.observe(took.as_secs_f64());
     }
 

@@ -52,6 +52,7 @@ impl Guard {
             response,
             namespace,
             user_info,
+            field_manager,
             subject,
             ..
         } = review;
@@ -64,6 +65,7 @@ impl Guard {
                 &new,
                 namespace.as_deref().unwrap_or("default"),
                 user_info.username.as_deref().unwrap_or_default(),
+                field_manager.as_deref(),
             ),
             _ => None,
         };
@@ -77,6 +79,7 @@ impl Guard {
         new: &RouterObject,
         namespace: &str,
         user: &str,
+        manager: Option<&str>,
     ) -> Option<Patch> {
         let annotations = {
             let index = self.cache().read();
@@ -86,6 +89,7 @@ impl Guard {
                 new.as_router(),
                 &snapshot,
                 user,
+                manager,
                 self.now(),
             )
         };

@@ -15,6 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
+use kube::runtime::events::Recorder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::decision::{Decision, Guard, Verdict};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::reversal;
 use crate::tls::{self, CertificateFiles};
 
 /// The largest request body accepted, as kube-apiserver's own limit (3 MiB).
@@ -35,15 +37,27 @@ pub struct AppState {
     pub guard: Guard,
     /// Counts them.
     pub metrics: Arc<Metrics>,
+    /// Records Events on routers (none in tests without an API server).
+    events: Option<Recorder>,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    /// State around a guard, with fresh metrics.
+    /// State around a guard, with fresh metrics, recording no Events.
     pub fn new(guard: Guard) -> Arc<Self> {
+        Self::build(guard, None)
+    }
+
+    /// State around a guard, with fresh metrics, recording Events through `events`.
+    pub fn with_events(guard: Guard, events: Recorder) -> Arc<Self> {
+        Self::build(guard, Some(events))
+    }
+
+    fn build(guard: Guard, events: Option<Recorder>) -> Arc<Self> {
         Arc::new(AppState {
             guard,
             metrics: Arc::new(Metrics::default()),
+            events,
             shutting_down: AtomicBool::new(false),
         })
     }
@@ -130,6 +144,11 @@ pub async fn answer(state: &AppState, body: &[u8]) -> Result<Vec<u8>> {
     state
         .metrics
         .record(summary.operation, &decision, started.elapsed());
+    // The Event waits on the API server: never on the write's answer.
+    if let (Some(reversal), Some(events)) = (&decision.reversal, &state.events) {
+        let publish = reversal::publish(events.clone(), reversal.clone());
+        tokio::spawn(publish.instrument(span.clone()));
+    }
     span.in_scope(|| log_decision(&summary, &decision));
     Ok(serde_json::to_vec(&decision.response.into_review())
         .expect("an AdmissionReview always serializes"))

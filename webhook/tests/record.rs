@@ -31,26 +31,40 @@ async fn mutate(cluster: &Cluster, review: &Value) -> (Value, Value) {
     (response, patch)
 }
 
-/// The history after one switch at [`NOW`], with both colors' images as stored.
-fn history_entry(from: &str, to: &str, by: &str) -> String {
+/// The history after one switch at [`NOW`] by `by` through field manager `manager`, with
+/// both colors' images as stored.
+fn history_entry(from: &str, to: &str, by: &str, manager: &str) -> String {
     let images = json!({"api": "registry.example.com/api:1.0.0"});
     format!(
-        r#"[{{"time":"{NOW}","from":"{from}","to":"{to}","images":{{"blue":{images},"green":{images}}},"by":"{by}"}}]"#
+        r#"[{{"time":"{NOW}","from":"{from}","to":"{to}","images":{{"blue":{images},"green":{images}}},"by":"{by}","manager":"{manager}"}}]"#
     )
 }
 
 #[tokio::test]
-async fn a_kubectl_patch_switch_is_recorded_with_who_made_it() {
+async fn a_kubectl_patch_switch_is_recorded_with_who_made_it_and_their_tool() {
     let cluster = Cluster::service_app();
     let (_, patch) = mutate(&cluster, &review("service-switch")).await;
     assert_eq!(
         patch,
         json!([{"op": "add", "path": "/metadata/annotations", "value": {
-            "bluegreen.dev/history": history_entry("blue", "green", "ci-deployer"),
+            "bluegreen.dev/history": history_entry("blue", "green", "ci-deployer", "kubectl-patch"),
             "bluegreen.dev/live-since": NOW,
             "bluegreen.dev/previous-color": "blue",
         }}])
     );
+}
+
+/// A request without options names no field manager: the entry names the user only.
+#[tokio::test]
+async fn a_switch_without_a_field_manager_is_recorded_without_one() {
+    let cluster = Cluster::service_app();
+    let mut switch = review("service-switch");
+    switch["request"].as_object_mut().unwrap().remove("options");
+    let (_, patch) = mutate(&cluster, &switch).await;
+    let history = patch[0]["value"]["bluegreen.dev/history"].as_str().unwrap();
+    let history: Value = serde_json::from_str(history).unwrap();
+    assert_eq!(history[0]["by"], "ci-deployer");
+    assert_eq!(history[0].get("manager"), None, "{history}");
 }
 
 #[tokio::test]
@@ -114,7 +128,7 @@ async fn a_router_created_over_a_serving_color_is_a_switch_from_it() {
     assert_eq!(
         patch,
         json!([{"op": "add", "path": "/metadata/annotations", "value": {
-            "bluegreen.dev/history": history_entry("green", "blue", "admin"),
+            "bluegreen.dev/history": history_entry("green", "blue", "admin", "kubectl-create"),
             "bluegreen.dev/live-since": NOW,
             "bluegreen.dev/previous-color": "green",
         }}])
@@ -170,7 +184,7 @@ async fn a_dry_run_gets_the_record_in_its_response() {
     assert_eq!(record["bluegreen.dev/live-since"], NOW);
     assert_eq!(
         record["bluegreen.dev/history"],
-        history_entry("green", "blue", "ci-deployer")
+        history_entry("green", "blue", "ci-deployer", "kubectl-patch")
     );
 }
 
@@ -225,6 +239,11 @@ async fn a_writers_record_dated_long_ago_is_replaced() {
     assert_eq!(set_to("bluegreen.dev/live-since"), Some(json!(NOW)));
     assert_eq!(
         set_to("bluegreen.dev/history"),
-        Some(json!(history_entry("blue", "green", "ci-deployer")))
+        Some(json!(history_entry(
+            "blue",
+            "green",
+            "ci-deployer",
+            "kubectl-patch"
+        )))
     );
 }

@@ -23,11 +23,16 @@ pub fn render(switches: &[Switch]) -> String {
                     .join(", ")
             })
             .unwrap_or_default();
+        let by = switch.by.as_deref().unwrap_or("-");
+        let by = match &switch.manager {
+            Some(manager) => format!("{by} ({manager})"),
+            None => by.to_string(),
+        };
         table.row(vec![
             switch.time.to_string(),
             switch.from.clone(),
             switch.to.clone(),
-            switch.by.clone().unwrap_or_else(|| "-".to_string()),
+            by,
             images,
         ]);
     }

@@ -195,6 +195,14 @@ pub static RESOURCES: &[ResourceType] = &[
         generation: GenerationPolicy::SpecOrAnnotationChange,
         ..builtin("apps", "deployments", "deployment", "Deployment", true)
     },
+    // The guard's Events (kube-runtime's Recorder writes events.k8s.io/v1). Stored apart
+    // from core Events: kube-apiserver keeps both versions in one place and converts
+    // between them, which no scenario reads across.
+    ResourceType {
+        short_names: &["ev"],
+        storage_version_hash: Some("r2yiGXH7wu8="),
+        ..builtin("events.k8s.io", "events", "event", "Event", true)
+    },
     // Not stored: a POST answers with the caller's identity (`review.rs`).
     ResourceType {
         verbs: &["create"],

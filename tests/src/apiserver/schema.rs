@@ -16,6 +16,7 @@ use super::resources::ResourceType;
 /// The schema of one kind of object, as addressed by an endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {
+    group: &'static str,
     kind: &'static str,
     custom: bool,
 }
@@ -81,6 +82,7 @@ const BY_SERVICE_PORT: &[ListKey] = &[
 impl Schema {
     pub fn of(resource: &ResourceType) -> Self {
         Schema {
+            group: resource.group,
             kind: resource.kind,
             custom: resource.custom,
         }
@@ -88,6 +90,7 @@ impl Schema {
 
     /// `autoscaling/v1 Scale`, the view of the `scale` subresource.
     pub const SCALE: Schema = Schema {
+        group: "autoscaling",
         kind: "Scale",
         custom: false,
     };
@@ -151,20 +154,26 @@ impl Schema {
     /// shows as `"."` in the creator's `fieldsV1`.)
     pub fn empty_object(&self) -> Value {
         let metadata = json!({"creationTimestamp": null});
-        match self.kind {
+        match (self.group, self.kind) {
             _ if self.custom => json!({}),
-            "Service" => json!({"metadata": metadata, "spec": {}, "status": {"loadBalancer": {}}}),
-            "Deployment" => json!({"metadata": metadata, "spec": {
+            (_, "Service") => {
+                json!({"metadata": metadata, "spec": {}, "status": {"loadBalancer": {}}})
+            }
+            (_, "Deployment") => json!({"metadata": metadata, "spec": {
                 "selector": null, "strategy": {},
                 "template": {"metadata": {"creationTimestamp": null}, "spec": {"containers": null}}
             }, "status": {}}),
-            "Pod" => json!({"metadata": metadata, "spec": {"containers": null}, "status": {}}),
-            "Namespace" => json!({"metadata": metadata, "spec": {}, "status": {}}),
-            "NetworkPolicy" => json!({"metadata": metadata, "spec": {"podSelector": {}}}),
-            "HorizontalPodAutoscaler" => {
+            (_, "Pod") => json!({"metadata": metadata, "spec": {"containers": null}, "status": {}}),
+            (_, "Namespace") => json!({"metadata": metadata, "spec": {}, "status": {}}),
+            (_, "NetworkPolicy") => json!({"metadata": metadata, "spec": {"podSelector": {}}}),
+            (_, "HorizontalPodAutoscaler") => {
                 json!({"metadata": metadata, "spec": {"scaleTargetRef": {}}, "status": {}})
             }
-            "Event" => json!({"metadata": metadata, "involvedObject": {}, "source": {}}),
+            ("", "Event") => json!({"metadata": metadata, "involvedObject": {}, "source": {}}),
+            // events.k8s.io/v1: `eventTime` has no omitempty; `regarding` and
+            // `deprecatedSource` are value structs.
+            ("events.k8s.io", "Event") => json!({"metadata": metadata, "eventTime": null,
+                "regarding": {}, "deprecatedSource": {}}),
             _ => json!({ "metadata": metadata }),
         }
     }
