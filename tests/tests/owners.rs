@@ -8,26 +8,16 @@
 use bluegreen_e2e::Denial;
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::released::{Helm, helm};
-use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
+use bluegreen_e2e::e2e::released::{Helm, bluegreen_as, helm};
+use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
 use serde_json::{Value, json};
 
 const CHART: &str = "tests/fixtures/seed-api-chart";
+const CI: &str = "system:serviceaccount:ci:deployer";
 
-/// `kubectl bluegreen ARGS` as the CI account (a child process: the test API server runs
-/// on this test's runtime, which must not be blocked).
+/// `kubectl bluegreen ARGS` as the CI account.
 async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
     bluegreen_as(cluster, Who::Ci, args).await
-}
-
-async fn bluegreen_as(cluster: &Cluster, who: Who, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(workspace_binary("kubectl-bluegreen"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(cluster.kubeconfig(who))
-        .output()
-        .await
-        .expect("the plugin runs")
 }
 
 async fn service(cluster: &Cluster) -> Value {
@@ -206,7 +196,10 @@ async fn helm_4_owns_the_switch_and_its_next_upgrade_conflicts_after_a_forced_on
         "{}",
         stderr(&out)
     );
-    assert_eq!(service(&cluster).await["spec"]["selector"]["color"], "green");
+    assert_eq!(
+        service(&cluster).await["spec"]["selector"]["color"],
+        "green"
+    );
 
     // status says what the next upgrade does, before it happens.
     assert_eq!(
@@ -314,6 +307,14 @@ async fn helm_3_owns_the_switch_and_its_next_upgrade_puts_the_old_color_back() {
     .await;
     ok(&out, "helm upgrade");
     assert_eq!(service(&cluster).await["spec"]["selector"]["color"], "blue");
+    // ... and the guard says so as it happens, to helm's user.
+    assert!(
+        stderr(&out).contains(&format!(
+            "svc/api: this switch to blue by {CI} (field manager helm) undoes the switch to green by {CI} (field manager kubectl-bluegreen) "
+        )),
+        "{}",
+        stderr(&out)
+    );
 
     // The replicas are the chart's too: retiring green would be undone.
     let green = cluster.get("apps/v1", "Deployment", "api-green").await;
@@ -325,7 +326,10 @@ async fn helm_3_owns_the_switch_and_its_next_upgrade_puts_the_old_color_back() {
             "error: deployment/api-green is owned by Helm release {ns}/api (client-side apply), which sets .spec.replicas: after scaling it to 0 replicas here, the next helm upgrade of {ns}/api puts 3 replicas back without a word; nothing was changed.\nchange it through Helm: give the chart a value that renders .spec.replicas of deployment/api-green and set it to 0 (helm upgrade api <api chart> -n {ns} --reuse-values --set VALUE=0)\n--force-conflicts scales it here anyway, taking .spec.replicas from Helm release {ns}/api\n"
         )
     );
-    assert_eq!(cluster.get("apps/v1", "Deployment", "api-green").await, green);
+    assert_eq!(
+        cluster.get("apps/v1", "Deployment", "api-green").await,
+        green
+    );
 }
 
 #[tokio::test]

@@ -5,27 +5,19 @@
 //! A switch that undoes another writer's within the warm window is warned of and recorded
 //! as a `SwitchReversed` Event on the router.
 
-use bluegreen_e2e::chart::helm_command;
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::released::{SWITCH, denied, release, warm_blue};
-use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
+use bluegreen_e2e::e2e::released::{Helm, SWITCH, bluegreen_as, denied, helm, release, warm_blue};
+use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use serde_json::{Value, json};
 
 const CI: &str = "system:serviceaccount:ci:deployer";
 
-/// `kubectl bluegreen ARGS` as the CI account (a child process: the test API server runs
-/// on this test's runtime, which must not be blocked).
+/// `kubectl bluegreen ARGS` as the CI account.
 async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(workspace_binary("kubectl-bluegreen"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(cluster.kubeconfig(Who::Ci))
-        .output()
-        .await
-        .expect("the plugin runs")
+    bluegreen_as(cluster, Who::Ci, args).await
 }
 
 async fn service(cluster: &Cluster) -> Value {
@@ -173,20 +165,6 @@ async fn a_plugin_switch_is_recorded_once() {
     assert_eq!(history[0]["time"], json!(since.unwrap()));
 }
 
-/// `helm ARGS` as the CI account, in the scenario's namespace.
-async fn helm(cluster: &Cluster, args: &[&str]) -> std::process::Output {
-    let kubeconfig = cluster.kubeconfig(Who::Ci);
-    let mut command = tokio::process::Command::from(helm_command());
-    command
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env("HELM_CACHE_HOME", cluster.scratch("helm-cache"))
-        .env("HELM_CONFIG_HOME", cluster.scratch("helm-config"))
-        .env("HELM_DATA_HOME", cluster.scratch("helm-data"));
-    command.output().await.expect("helm runs")
-}
-
 const CHART: &str = "tests/fixtures/seed-api-chart";
 
 #[tokio::test]
@@ -201,12 +179,18 @@ async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
         assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(out));
     };
 
-    ok(&helm(&cluster, &["install", "api", CHART]).await, "install");
+    ok(
+        &helm(&cluster, Helm::V4, &["install", "api", CHART]).await,
+        "install",
+    );
     for color in ["api-blue", "api-green"] {
         cluster.set_rollout(color, 3).await;
     }
     let upgrade = |set: &'static str| ["upgrade", "api", CHART, "--reuse-values", "--set", set];
-    ok(&helm(&cluster, &upgrade("liveColor=green")).await, "switch");
+    ok(
+        &helm(&cluster, Helm::V4, &upgrade("liveColor=green")).await,
+        "switch",
+    );
     let (since, previous, history) = record(&cluster).await;
     let since = since.expect("the helm switch is recorded");
     assert_eq!(previous.as_deref(), Some("blue"));
@@ -220,7 +204,7 @@ async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
     // The next routine release, to the idle color: allowed, and the record stays.
     let recorded = record(&cluster).await;
     ok(
-        &helm(&cluster, &upgrade("blue.image.tag=1.6.0")).await,
+        &helm(&cluster, Helm::V4, &upgrade("blue.image.tag=1.6.0")).await,
         "idle release",
     );
     assert_eq!(record(&cluster).await, recorded);
@@ -242,7 +226,7 @@ async fn the_helm_workflow_is_recorded_and_keeps_the_previous_color_warm() {
     assert_eq!(row.get(1..4), Some(&["blue", "green", CI][..]), "{table}");
 
     ok(
-        &helm(&cluster, &upgrade("liveColor=blue")).await,
+        &helm(&cluster, Helm::V4, &upgrade("liveColor=blue")).await,
         "rollback",
     );
     let (_, previous, history) = record(&cluster).await;

@@ -192,8 +192,7 @@ impl Owned {
             ),
             tool => format!(
                 "change it through Git: set {} of {} to {what} there, and let {tool} apply it",
-                field.shown,
-                self.object
+                field.shown, self.object
             ),
         }
     }
@@ -428,8 +427,7 @@ impl OwnedRouter {
             ),
             (tool, _) => format!(
                 "switch through Git: change what renders {} of {} to {to} in Git, and let {tool} apply it",
-                self.field.shown,
-                self.owned.object
+                self.field.shown, self.owned.object
             ),
         }
     }

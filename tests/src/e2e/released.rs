@@ -9,6 +9,22 @@ use super::Cluster;
 use super::apps;
 use super::guard::Guard;
 
+/// `kubectl bluegreen ARGS` as `who` (a child process: the test API server runs on the
+/// test's runtime, which must not be blocked).
+pub async fn bluegreen_as(
+    cluster: &Cluster,
+    who: super::Who,
+    args: &[&str],
+) -> std::process::Output {
+    tokio::process::Command::new(super::workspace_binary("kubectl-bluegreen"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig(who))
+        .output()
+        .await
+        .expect("the plugin runs")
+}
+
 /// A Helm major version the scenarios drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Helm {
