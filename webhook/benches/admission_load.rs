@@ -44,9 +44,12 @@ use bluegreen_guard::{AppState, Config, Guard, Listeners, Unsynced, metrics, ser
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use prometheus_client::metrics::histogram::Histogram;
+use tokio::sync::Semaphore;
 
 /// Set in a child process to the server it runs: `guard`, `allow-all` or `floor`.
 const SERVER_ROLE: &str = "BLUEGREEN_BENCH_SERVER";
+/// Set in a child process that logs as the real binary does.
+const LOGGING: &str = "BLUEGREEN_BENCH_LOG";
 /// The directory holding the serving certificate and key, in a child process.
 const CERT_DIR: &str = "BLUEGREEN_BENCH_CERTS";
 
@@ -92,12 +95,21 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Connections kept to each server, as kube-apiserver's webhook client does (client-go's
+/// transport keeps at most 25 idle keep-alive connections per host): a request waits for
+/// a free connection rather than opening another. Env `CONNECTIONS` overrides it.
+fn connection_pool() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(env_or("CONNECTIONS", 25) as usize))
+}
+
 /// Sends `rate` requests per second for `duration`, open loop: a request starts on
 /// schedule whether or not earlier ones have finished, so a slow server shows as
-/// queueing. Latency counts from the moment the request is handed to the client
-/// (tokio's timer wakes to the millisecond, so the schedule itself is ±1 ms).
+/// queueing, for a connection of `pool` first. Latency counts from the moment the
+/// request is due (tokio's timer wakes to the millisecond, so the schedule itself is
+/// ±1 ms).
 async fn load(
     client: &reqwest::Client,
+    pool: &Arc<Semaphore>,
     url: &str,
     body: &[u8],
     rate: u64,
@@ -115,8 +127,10 @@ async fn load(
             .post(url)
             .header("content-type", "application/json")
             .body(body.to_vec());
+        let pool = Arc::clone(pool);
         requests.spawn(async move {
             let sent = tokio::time::Instant::now();
+            let _connection = pool.acquire_owned().await.unwrap();
             let ok = match request.send().await {
                 Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
                 Err(_) => false,
@@ -237,6 +251,17 @@ fn server_process(role: &str, dir: &str) {
         });
         return;
     }
+    // As `bluegreen-guard serve` logs: JSON lines at info through the non-blocking writer.
+    let _log_writer = std::env::var_os(LOGGING).map(|_| {
+        let (writer, flush_on_exit) = bluegreen_guard::logging::non_blocking(std::io::stderr());
+        bluegreen_guard::logging::report_drops(&writer);
+        tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_writer(writer)
+            .json()
+            .init();
+        flush_on_exit
+    });
     let cache = common::cache();
     let rss_cached = common::resident_mib();
     let config = Config {
@@ -278,14 +303,20 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(role: &str, dir: &std::path::Path) -> Server {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+    /// Starts a server process; with `logging`, the guard logs as the real binary does
+    /// (JSON lines at info, through its non-blocking writer) to a piped stderr the caller
+    /// reads.
+    fn spawn(role: &str, dir: &std::path::Path, logging: bool) -> Server {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .env(SERVER_ROLE, role)
             .env(CERT_DIR, dir)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        if logging {
+            command.env(LOGGING, "1").stderr(Stdio::piped());
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut next_line = || lines.next().unwrap().unwrap();
         let rss_line = next_line();
@@ -363,6 +394,17 @@ fn resident_mib_of(pid: u32) -> f64 {
     common::vm_rss_mib(&status)
 }
 
+/// The sockets another process holds open (its connections, and its two listeners).
+fn sockets_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// CPU time another process has used so far: the sum over its threads of the time
 /// on a CPU that /proc/PID/task/TID/schedstat counts in nanoseconds (user and system).
 fn cpu_time_of(pid: u32) -> Duration {
@@ -381,41 +423,44 @@ fn main() {
     if let (Ok(role), Ok(dir)) = (std::env::var(SERVER_ROLE), std::env::var(CERT_DIR)) {
         return server_process(&role, &dir);
     }
-    let rate = env_or("RATE", 2000);
-    let rounds = env_or("ROUNDS", 10);
-    let slice_ms = env_or("SLICE_MS", 1000);
+    let bench = Bench::new();
+    match std::env::var("MODE").as_deref().unwrap_or("compare") {
+        "compare" => compare(&bench),
+        "saturation" => saturation(&bench),
+        "sustain" => sustain(&bench),
+        "storm" => storm(&bench),
+        other => panic!("MODE={other}: one of compare, saturation, sustain, storm"),
+    }
+}
 
-    let ca = {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
-    };
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let files = CertificateFiles {
-        cert: dir.path().join("tls.crt"),
-        key: dir.path().join("tls.key"),
-    };
-    std::fs::write(&files.cert, leaf.pem()).unwrap();
-    std::fs::write(&files.key, leaf_key.serialize_pem()).unwrap();
+/// What every mode shares: the servers' certificate, the load generator's client and
+/// runtime, and its bounded pool of connections.
+struct Bench {
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
 
-    // The guard with the big cluster cached, and the baselines, each in its own process.
-    let servers = [
-        ("allow-all webhook", Server::spawn("allow-all", dir.path())),
-        ("floor", Server::spawn("floor", dir.path())),
-        ("second floor", Server::spawn("floor", dir.path())),
-        ("bluegreen-guard", Server::spawn("guard", dir.path())),
-    ];
-
-    let client_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = {
+impl Bench {
+    fn new() -> Self {
+        let ca = {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+                .unwrap()
+        };
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tls.crt"), leaf.pem()).unwrap();
+        std::fs::write(dir.path().join("tls.key"), leaf_key.serialize_pem()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.der().clone()).unwrap();
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -425,17 +470,43 @@ fn main() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-        reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .http1_only()
             .tcp_nodelay(true)
+            .pool_max_idle_per_host(env_or("CONNECTIONS", 25) as usize)
             .no_proxy()
             .build()
-            .unwrap()
-    };
+            .unwrap();
+        Bench {
+            dir,
+            client,
+            runtime,
+        }
+    }
 
+    fn spawn(&self, role: &str) -> Server {
+        Server::spawn(role, self.dir.path(), false)
+    }
+}
+
+/// The guard against the baselines at a fixed rate, every request kind (the default mode).
+fn compare(bench: &Bench) {
+    let rate = env_or("RATE", 2000);
+    let rounds = env_or("ROUNDS", 10);
+    let slice_ms = env_or("SLICE_MS", 1000);
+    // The guard with the big cluster cached, and the baselines, each in its own process.
+    let servers = [
+        ("allow-all webhook", bench.spawn("allow-all")),
+        ("floor", bench.spawn("floor")),
+        ("second floor", bench.spawn("floor")),
+        ("bluegreen-guard", bench.spawn("guard")),
+    ];
+    let client = &bench.client;
+    let pool = connection_pool();
     println!(
-        "load: {rate} reviews/s, {rounds} rounds of {slice_ms} ms per server and request, servers in rotating order; HTTP/1.1 keep-alive over TLS 1.3, loopback"
+        "load: {rate} reviews/s, {rounds} rounds of {slice_ms} ms per server and request, servers in rotating order; HTTP/1.1 keep-alive over TLS 1.3 ({} connections), loopback",
+        env_or("CONNECTIONS", 25)
     );
     println!();
     println!(
@@ -446,12 +517,12 @@ fn main() {
     let slice = Duration::from_millis(slice_ms);
     // A row per request: p50 and p99 of the guard's, then the allow-all webhook's, own time.
     let mut own_time = Vec::new();
-    client_runtime.block_on(async {
+    bench.runtime.block_on(async {
         for (name, review) in common::scenarios() {
             let body = review.to_string().into_bytes();
             // Warm the connections and caches before measuring.
             for (_, server) in &servers {
-                load(&client, &server.url, &body, rate, Duration::from_secs(1), &mut Samples::default()).await;
+                load(client, &pool, &server.url, &body, rate, Duration::from_secs(1), &mut Samples::default()).await;
             }
             // Round-robin in short slices, starting each round with the next server, so
             // that whatever else the machine does falls on every server alike.
@@ -459,20 +530,20 @@ fn main() {
             let timed = [GUARD, ALLOW_ALL_WEBHOOK].map(|at| servers[at].1.probes.as_deref().unwrap());
             let mut before = Vec::new();
             for probes in timed {
-                before.push(decision_histogram(&client, probes).await);
+                before.push(decision_histogram(client, probes).await);
             }
             for round in 0..rounds as usize {
                 for offset in 0..servers.len() {
                     let at = (round + offset) % servers.len();
                     let (_, server) = &servers[at];
                     let cpu_before = cpu_time_of(server.child.id());
-                    load(&client, &server.url, &body, rate, slice, &mut samples[at]).await;
+                    load(client, &pool, &server.url, &body, rate, slice, &mut samples[at]).await;
                     samples[at].cpu += cpu_time_of(server.child.id()) - cpu_before;
                 }
             }
             let mut quantiles = Vec::new();
             for (probes, before) in timed.into_iter().zip(&before) {
-                let after = decision_histogram(&client, probes).await;
+                let after = decision_histogram(client, probes).await;
                 quantiles.push(format!(
                     "≤ {:.0} µs | ≤ {:.0} µs",
                     bucket_at(before, &after, 0.50) * 1e6,
@@ -533,4 +604,323 @@ fn main() {
     for (_, server) in servers {
         server.stop();
     }
+}
+
+/// The p99 a server must keep, and no errors, for a rate to count as sustained.
+const SATURATION_P99: Duration = Duration::from_millis(5);
+
+/// The saturation point of the guard and of the allow-all webhook: rates from START
+/// (default 1000) up by STEP (500) per request kind, each server SLICE_MS (3000) per
+/// rate, in alternating order; a rate is sustained with p99 under 5 ms, no errors and
+/// at least 98 % of it answered within the slice. Stops after the first rate neither
+/// server sustains, or at MAX (12000).
+fn saturation(bench: &Bench) {
+    let (start, step, max) = (
+        env_or("START", 1000),
+        env_or("STEP", 500),
+        env_or("MAX", 12000),
+    );
+    let slice = Duration::from_millis(env_or("SLICE_MS", 3000));
+    let servers = [
+        ("allow-all webhook", bench.spawn("allow-all")),
+        ("bluegreen-guard", bench.spawn("guard")),
+    ];
+    let pool = connection_pool();
+    println!(
+        "saturation: {} ms per rate and server, {} keep-alive connections per server; sustained = p99 < {} ms, no errors, ≥ 98 % answered in time",
+        slice.as_millis(),
+        env_or("CONNECTIONS", 25),
+        SATURATION_P99.as_millis()
+    );
+    println!();
+    println!("| request | rate | server | p50 | p99 | max | throughput | errors | sustained |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut highest = Vec::new();
+    bench.runtime.block_on(async {
+        for (name, review) in common::scenarios() {
+            let body = review.to_string().into_bytes();
+            for (_, server) in &servers {
+                load(&bench.client, &pool, &server.url, &body, start, Duration::from_secs(1), &mut Samples::default()).await;
+            }
+            let mut best = [0u64; 2];
+            let mut rate = start;
+            while rate <= max {
+                let mut any = false;
+                for offset in 0..servers.len() {
+                    let at = (offset + (rate / step) as usize) % servers.len();
+                    let (target, server) = &servers[at];
+                    let mut samples = Samples::default();
+                    load(&bench.client, &pool, &server.url, &body, rate, slice, &mut samples).await;
+                    samples.latencies.sort();
+                    let answered = samples.latencies.len() as f64;
+                    let sustained = samples.errors == 0
+                        && samples.at(0.99) < SATURATION_P99
+                        && samples.throughput() >= 0.98 * rate as f64
+                        && answered >= 0.98 * rate as f64 * slice.as_secs_f64();
+                    if sustained {
+                        best[at] = best[at].max(rate);
+                        any = true;
+                    }
+                    println!(
+                        "| {name} | {rate} /s | {target} | {:.0} µs | {:.1} ms | {:.1} ms | {:.0} /s | {} | {} |",
+                        samples.at(0.50).as_secs_f64() * 1e6,
+                        samples.at(0.99).as_secs_f64() * 1e3,
+                        samples.at(1.0).as_secs_f64() * 1e3,
+                        samples.throughput(),
+                        samples.errors,
+                        if sustained { "yes" } else { "no" },
+                    );
+                }
+                if !any {
+                    break;
+                }
+                rate += step;
+            }
+            highest.push((name, best));
+        }
+    });
+    println!();
+    println!("| request | allow-all webhook sustains | bluegreen-guard sustains |");
+    println!("|---|---|---|");
+    for (name, [allow_all, guard]) in highest {
+        println!("| {name} | {allow_all} /s | {guard} /s |");
+    }
+    for (_, server) in servers {
+        server.stop();
+    }
+}
+
+/// The guard's resident memory through a long run at RATE (3500) for SUSTAIN_S (300)
+/// seconds, the three request kinds in turn, one second each: VmRSS every 10 s.
+fn sustain(bench: &Bench) {
+    let rate = env_or("RATE", 3500);
+    let seconds = env_or("SUSTAIN_S", 300);
+    let guard = bench.spawn("guard");
+    let pool = connection_pool();
+    let bodies: Vec<Vec<u8>> = common::scenarios()
+        .into_iter()
+        .map(|(_, review)| review.to_string().into_bytes())
+        .collect();
+    println!(
+        "sustain: {rate} reviews/s for {seconds} s (the three request kinds in turn), guard on 2 worker threads; MALLOC_ARENA_MAX={}",
+        std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "unset".into())
+    );
+    println!(
+        "guard VmRSS: {:.1} MiB at start, {:.1} MiB with the caches built",
+        guard.rss_start, guard.rss_ready
+    );
+    println!();
+    println!("| after | VmRSS | open connections | p50 | p99 | max | errors (last 10 s) |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut all = Samples::default();
+    bench.runtime.block_on(async {
+        let mut window = Samples::default();
+        for second in 0..seconds {
+            let body = &bodies[second as usize % bodies.len()];
+            load(
+                &bench.client,
+                &pool,
+                &guard.url,
+                body,
+                rate,
+                Duration::from_secs(1),
+                &mut window,
+            )
+            .await;
+            if (second + 1) % 10 == 0 {
+                window.latencies.sort();
+                println!(
+                    "| {} s | {:.1} MiB | {} | {:.0} µs | {:.1} ms | {:.1} ms | {} |",
+                    second + 1,
+                    resident_mib_of(guard.child.id()),
+                    sockets_of(guard.child.id()),
+                    window.at(0.50).as_secs_f64() * 1e6,
+                    window.at(0.99).as_secs_f64() * 1e3,
+                    window.at(1.0).as_secs_f64() * 1e3,
+                    window.errors
+                );
+                all.errors += window.errors;
+                all.latencies.append(&mut window.latencies);
+                window = Samples::default();
+            }
+        }
+    });
+    all.latencies.sort();
+    println!();
+    println!(
+        "whole run: {} reviews, p50 {:.0} µs, p99 {:.1} ms, max {:.1} ms, {} errors",
+        all.latencies.len(),
+        all.at(0.50).as_secs_f64() * 1e6,
+        all.at(0.99).as_secs_f64() * 1e3,
+        all.at(1.0).as_secs_f64() * 1e3,
+        all.errors
+    );
+    guard.stop();
+}
+
+/// A denial storm: RATE (3500) denied switches per second for STORM_S (60) seconds
+/// against the guard logging as it does in production, once with its stderr read as
+/// fast as it comes and once through a slow pipe (READ_BYTES_PER_S, 65536); the
+/// allow-all webhook at the same rate is the baseline. Per-second throughput and p99,
+/// lines written and dropped.
+fn storm(bench: &Bench) {
+    let rate = env_or("RATE", 3500);
+    let seconds = env_or("STORM_S", 60);
+    let slow = env_or("READ_BYTES_PER_S", 65536);
+    let body = common::denied_switch().to_string().into_bytes();
+    println!(
+        "denial storm: {rate} denied switches/s for {seconds} s, {} keep-alive connections",
+        env_or("CONNECTIONS", 25)
+    );
+    println!();
+    println!(
+        "| server | stderr read | p50 | p99 | max | worst second p99 | slowest second | errors | log lines read | dropped (metric) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let allow_all = bench.spawn("allow-all");
+    storm_row(
+        bench,
+        "allow-all webhook (baseline)",
+        "—",
+        &allow_all,
+        &body,
+        rate,
+        seconds,
+        None,
+    );
+    allow_all.stop();
+    for (reader, limit) in [("as fast as it comes", None), ("slow pipe", Some(slow))] {
+        let mut guard = Server::spawn("guard", bench.dir.path(), true);
+        let lines = read_stderr(guard.child.stderr.take().unwrap(), limit);
+        let reader = match limit {
+            Some(bytes) => format!("{reader}, {} KiB/s", bytes / 1024),
+            None => reader.to_string(),
+        };
+        storm_row(
+            bench,
+            "bluegreen-guard",
+            &reader,
+            &guard,
+            &body,
+            rate,
+            seconds,
+            Some(&lines),
+        );
+        guard.stop();
+    }
+}
+
+/// One row of [`storm`]: the load, then what the guard says it dropped.
+#[allow(clippy::too_many_arguments)]
+fn storm_row(
+    bench: &Bench,
+    server_name: &str,
+    reader: &str,
+    server: &Server,
+    body: &[u8],
+    rate: u64,
+    seconds: u64,
+    lines: Option<&Arc<std::sync::atomic::AtomicU64>>,
+) {
+    let pool = connection_pool();
+    let mut all = Samples::default();
+    let (mut worst_p99, mut slowest) = (Duration::ZERO, f64::INFINITY);
+    let dropped = bench.runtime.block_on(async {
+        load(
+            &bench.client,
+            &pool,
+            &server.url,
+            body,
+            rate,
+            Duration::from_secs(1),
+            &mut Samples::default(),
+        )
+        .await;
+        for _ in 0..seconds {
+            let mut second = Samples::default();
+            load(
+                &bench.client,
+                &pool,
+                &server.url,
+                body,
+                rate,
+                Duration::from_secs(1),
+                &mut second,
+            )
+            .await;
+            second.latencies.sort();
+            worst_p99 = worst_p99.max(second.at(0.99));
+            slowest = slowest.min(second.throughput());
+            all.errors += second.errors;
+            all.latencies.append(&mut second.latencies);
+        }
+        match &server.probes {
+            Some(probes) => {
+                metric(
+                    &bench.client,
+                    probes,
+                    "bluegreen_guard_log_lines_dropped_total",
+                )
+                .await
+            }
+            None => None,
+        }
+    });
+    all.latencies.sort();
+    println!(
+        "| {server_name} | {reader} | {:.0} µs | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} /s | {} | {} | {} |",
+        all.at(0.50).as_secs_f64() * 1e6,
+        all.at(0.99).as_secs_f64() * 1e3,
+        all.at(1.0).as_secs_f64() * 1e3,
+        worst_p99.as_secs_f64() * 1e3,
+        slowest,
+        all.errors,
+        lines.map_or("—".to_string(), |lines| lines
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .to_string()),
+        dropped.map_or("—".to_string(), |dropped| format!("{dropped:.0}")),
+    );
+}
+
+/// Reads a child's stderr on a thread, at most `limit` bytes per second when given,
+/// counting the lines.
+fn read_stderr(
+    stderr: std::process::ChildStderr,
+    limit: Option<u64>,
+) -> Arc<std::sync::atomic::AtomicU64> {
+    let lines = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        let mut stderr = stderr;
+        // 10 reads a second of a tenth of the limit each.
+        let chunk = limit.map_or(64 * 1024, |bytes| (bytes / 10).max(1) as usize);
+        let mut buffer = vec![0u8; chunk];
+        loop {
+            match stderr.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let newlines = buffer[..n].iter().filter(|&&b| b == b'\n').count();
+                    counted.fetch_add(newlines as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            if limit.is_some() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    lines
+}
+
+/// A metric's value from a server's `/metrics`.
+async fn metric(client: &reqwest::Client, probes: &str, name: &str) -> Option<f64> {
+    let text = client
+        .get(format!("{probes}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
 }

@@ -6,14 +6,23 @@
 //! `guard-side/*` splits the guard's own share off `policy::review`: reading the body
 //! into typed objects (beside reading it as `DynamicObject`s, as an allow-all webhook
 //! written after kube-rs's example does), and picking the policy and the namespace's snapshot.
+//! `catch-panic layer/*`: one request through tower without and with the layer that
+//! answers a panicking handler with a 500.
 
 mod common;
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
 use bluegreen_guard::admission::parse_review;
+use bluegreen_guard::metrics::Metrics;
+use bluegreen_guard::server::catch_panics;
 use bluegreen_guard::{AppState, Guard, Unsynced, answer};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kube::core::DynamicObject;
 use kube::core::admission::AdmissionReview;
+use tower::ServiceExt as _;
 
 fn decisions(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -117,5 +126,25 @@ fn discovery(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decisions, guard_side, discovery);
+/// What the catch-panic layer adds to one request: the same trivial route served through
+/// tower, without and with the layer (`server::catch_panics`, on every admission route).
+fn catch_panic(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let plain = Router::new().route("/validate", post(|| async { "ok" }));
+    let caught = catch_panics(plain.clone(), Arc::new(Metrics::default()));
+    let request = || {
+        axum::http::Request::post("/validate")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for (name, router) in [("without", plain), ("with", caught)] {
+        c.bench_function(&format!("catch-panic layer/{name}"), |b| {
+            b.iter(|| runtime.block_on(router.clone().oneshot(request())).unwrap())
+        });
+    }
+}
+
+criterion_group!(benches, decisions, guard_side, discovery, catch_panic);
 criterion_main!(benches);

@@ -15,6 +15,7 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod images;
+pub mod logging;
 mod managed_fields;
 pub mod metrics;
 pub mod offline;

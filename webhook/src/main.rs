@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bluegreen_guard::{Config, offline};
+use bluegreen_guard::{Config, logging, offline};
 use clap::{Parser, Subcommand, ValueEnum};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 /// Validating admission webhook that enforces the bluegreen rules cluster-wide.
@@ -48,7 +49,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // Held until exit, so that queued lines are written.
+    let _log_writer = init_logging(cli.log_format);
     let serving = matches!(cli.command, Command::Serve(_));
     match run(cli.command) {
         Ok(code) => code,
@@ -63,15 +65,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr through the non-blocking writer, which the returned guard flushes.
+fn init_logging(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = logging::non_blocking(std::io::stderr());
+    logging::report_drops(&writer);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().with_current_span(true).init(),
         LogFormat::Text => builder.init(),
     }
+    guard
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
