@@ -1,6 +1,5 @@
 //! `bluegreen-guard`: flags, logging and exit codes; the work is in the library.
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -92,21 +91,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Review { state, policy, now } => {
-            let mut body = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut body)
-                .context("cannot read the AdmissionReview from stdin")?;
             let files: Vec<PathBuf> = state.into_iter().chain(policy).collect();
-            let objects = offline::load_state(&files)?;
-            let decision = offline::review(&body, objects, now)?;
-            let allowed = decision.response.allowed;
-            let mut stdout = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut stdout, &decision.response.into_review())?;
-            writeln!(stdout)?;
-            Ok(if allowed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
+            let verdict = offline::run(std::io::stdin(), std::io::stdout(), &files, now)?;
+            Ok(match verdict {
+                offline::Verdict::Allowed => ExitCode::SUCCESS,
+                offline::Verdict::Denied => ExitCode::from(2),
             })
         }
     }

@@ -38,6 +38,40 @@ pub fn load_state(paths: &[PathBuf]) -> Result<Vec<Object>> {
     Ok(objects)
 }
 
+/// How an offline review ended: its exit code is 0 when allowed, 2 when denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The write would be allowed.
+    Allowed,
+    /// The write would be refused.
+    Denied,
+}
+
+/// `bluegreen-guard review`: reads the AdmissionReview from `input`, decides it against
+/// the objects of the `state` manifests (and the `policy` one), and writes the answering
+/// AdmissionReview, pretty-printed, to `output`.
+pub fn run(
+    mut input: impl std::io::Read,
+    mut output: impl std::io::Write,
+    files: &[PathBuf],
+    now: Option<Timestamp>,
+) -> Result<Verdict> {
+    let mut body = Vec::new();
+    input
+        .read_to_end(&mut body)
+        .map_err(Error::io("cannot read the AdmissionReview from stdin"))?;
+    let decision = review(&body, load_state(files)?, now)?;
+    let allowed = decision.response.allowed;
+    let written = serde_json::to_writer_pretty(&mut output, &decision.response.into_review())
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(output));
+    written.map_err(Error::io("cannot write the answer to stdout"))?;
+    Ok(match allowed {
+        true => Verdict::Allowed,
+        false => Verdict::Denied,
+    })
+}
+
 /// Decides the AdmissionReview in `body` against `state`, at `now` (default: the
 /// system clock).
 pub fn review(body: &[u8], state: Vec<Object>, now: Option<Timestamp>) -> Result<Decision> {
