@@ -3,6 +3,7 @@
 //! The binary parses flags and calls [`run`]; every command lives in its own module
 //! so that tests drive them directly.
 
+pub mod api_error;
 pub mod check;
 pub mod cli;
 pub mod cluster;

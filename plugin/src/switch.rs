@@ -16,7 +16,8 @@ use policy::record;
 use policy::{App, ColorSide, Router};
 use serde_json::{Value, json};
 
-use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
+use crate::api_error::{ApiCall, explain, is_conflict};
+use crate::cluster::Cluster;
 
 /// The field manager of every write the plugin makes.
 pub const FIELD_MANAGER: &str = "kubectl-bluegreen";

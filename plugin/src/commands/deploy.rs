@@ -11,8 +11,9 @@ use policy::rules::capacity::current_replicas;
 use policy::{ColorSide, RuleId};
 use serde_json::{Value, json};
 
+use crate::api_error::{ApiCall, explain, is_conflict};
 use crate::cli::{DeployArgs, OutputFormat};
-use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
+use crate::cluster::Cluster;
 use crate::exit::{Outcome, Refused};
 use crate::live::LiveApp;
 use crate::output::{print_data, print_line};

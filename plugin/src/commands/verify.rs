@@ -17,8 +17,9 @@ use policy::contract::VERIFIED_ANNOTATION;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::api_error::{ApiCall, explain};
 use crate::cli::{OutputFormat, VerifyArgs};
-use crate::cluster::{ApiCall, Cluster, explain};
+use crate::cluster::Cluster;
 use crate::exit::Outcome;
 use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
