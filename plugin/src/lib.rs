@@ -4,6 +4,7 @@
 //! so that tests drive them directly.
 
 pub mod api_error;
+pub mod app_status;
 pub mod check;
 pub mod cli;
 pub mod cluster;
@@ -13,8 +14,11 @@ pub mod files;
 pub mod live;
 pub mod output;
 pub mod owner;
+pub mod record_table;
+pub mod release;
 pub mod rollout;
 pub mod switch;
+pub mod watched;
 
 #[cfg(test)]
 mod fixtures;

@@ -7,9 +7,9 @@ use policy::rules::capacity::current_replicas;
 
 use crate::cli::{OutputFormat, RollbackArgs};
 use crate::cluster::Cluster;
-use crate::commands::promote::{Release, report};
 use crate::exit::{Outcome, Owned};
 use crate::owner::owned::{OwnedRouter, check_scale};
+use crate::release::{Release, report};
 use crate::rollout;
 
 /// `rollback APP`.
