@@ -8,10 +8,10 @@ use policy::app::RouterRef;
 use policy::{App, Context, Snapshot, check_switch};
 use serde::Serialize;
 
+use crate::app_read::{AppRead, Checks};
 use crate::cli::{ImageCheckArgs, OutputFormat, OwnerArgs};
 use crate::cluster::Cluster;
 use crate::exit::{Owned, Refused};
-use crate::live::{Checks, LiveApp};
 use crate::output::{print_data, print_line};
 use crate::owner::owned::OwnedRouter;
 use crate::switch::SwitchPlan;
@@ -39,7 +39,7 @@ pub struct SwitchReport {
 /// and the verdicts on both colors' images.
 pub struct Release {
     /// The app's namespace as read, and the requester.
-    pub live: LiveApp,
+    pub read: AppRead,
     /// The policy, requester and image verdicts.
     pub checks: Checks,
 }
@@ -53,9 +53,9 @@ impl Release {
         router: &RouterRef,
         images: &ImageCheckArgs,
     ) -> Result<Self> {
-        let live = LiveApp::load(cluster, router, true).await?;
-        let checks = live.checks(&cluster.namespace, Some(images)).await?;
-        Ok(Release { live, checks })
+        let read = AppRead::load(cluster, router, true).await?;
+        let checks = read.checks(&cluster.namespace, Some(images)).await?;
+        Ok(Release { read, checks })
     }
 
     /// Runs the pre-flight on switching the app to its idle color and, when every rule
@@ -67,8 +67,8 @@ impl Release {
         dry_run: bool,
         owner: OwnerArgs,
     ) -> Result<SwitchPlan> {
-        let snapshot = self.live.snapshot();
-        let app = self.live.app(&snapshot)?;
+        let snapshot = self.read.snapshot();
+        let app = self.read.app(&snapshot)?;
         self.switch_app(cluster, &app, &snapshot, dry_run, owner)
             .await
     }

@@ -18,8 +18,8 @@ pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) ->
     let release = Release::load(cluster, router, &args.images).await?;
     let watch = args.watch.filter(|_| !args.dry_run);
     let (plan, watched) = {
-        let snapshot = release.live.snapshot();
-        let app = release.live.app(&snapshot)?;
+        let snapshot = release.read.snapshot();
+        let app = release.read.app(&snapshot)?;
         if let Some(target) = &args.to {
             if target == app.live.color {
                 print_line(&format!(

@@ -17,11 +17,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use policy::app::{RouterKind, RouterRef};
 use serde::de::DeserializeOwned;
 
+use crate::app_read::AppRead;
 use crate::app_status::{AppStatus, age};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
-use crate::live::LiveApp;
 use crate::output::{Table, Tone, print, styled, styled_action};
 use crate::owner::owned::OwnedRouter;
 use crate::record_table;
@@ -123,10 +123,10 @@ pub fn render(status: &AppStatus, now: Timestamp) -> String {
 /// Reads the app and builds its status, with both colors' images verified when BG006
 /// is on.
 async fn read_status(cluster: &Cluster, args: &StatusArgs) -> Result<(AppStatus, Timestamp)> {
-    let live = LiveApp::load(cluster, &args.app.app, false).await?;
-    let snapshot = live.snapshot();
-    let app = live.app(&snapshot)?;
-    let checks = live.checks(&cluster.namespace, Some(&args.images)).await?;
+    let read = AppRead::load(cluster, &args.app.app, false).await?;
+    let snapshot = read.snapshot();
+    let app = read.app(&snapshot)?;
+    let checks = read.checks(&cluster.namespace, Some(&args.images)).await?;
     let owned = OwnedRouter::read(cluster, &app).await;
     let now = Timestamp::now();
     let status = AppStatus::new(&app, &snapshot, &checks.context(now)).with_owner(owned.as_ref());
