@@ -35,3 +35,20 @@ pub fn render(switches: &[Switch]) -> String {
     }
     table.render()
 }
+
+#[cfg(test)]
+mod tests {
+    use policy::record;
+
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn history_table() {
+        let objects = fixtures::objects();
+        let snapshot = fixtures::snapshot(&objects, "shop");
+        let app = fixtures::app(&snapshot, "svc/api");
+        let switches = record::read(app.router.annotations()).unwrap();
+        insta::assert_snapshot!(render(&switches));
+    }
+}

@@ -24,18 +24,3 @@ pub async fn run(cluster: &Cluster, args: &AppArgs, format: OutputFormat) -> Res
     }
     Ok(Outcome::Success)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures;
-
-    #[test]
-    fn history_table() {
-        let objects = fixtures::objects();
-        let snapshot = fixtures::snapshot(&objects, "shop");
-        let app = fixtures::app(&snapshot, "svc/api");
-        let switches = record::read(app.router.annotations()).unwrap();
-        insta::assert_snapshot!(render(&switches));
-    }
-}
