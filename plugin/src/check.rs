@@ -18,11 +18,11 @@ use policy::{
 };
 use serde::Serialize;
 
+use crate::app_read::AppRead;
 use crate::cli::{CheckArgs, OutputFormat};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
 use crate::files::read_sources;
-use crate::live::LiveApp;
 use crate::output::{FindingView, Table, print, print_data, styled_action};
 use crate::owner::Owner;
 
@@ -75,7 +75,7 @@ impl CheckReport {
 
 /// Offline there is no registry to ask: a pinned image counts as verified and BG006
 /// reports only tags (`check -f` says so on stderr). The live commands verify
-/// signatures for real ([`crate::live`]), as the guard does.
+/// signatures for real ([`crate::app_read`]), as the guard does.
 pub fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
     objects
         .iter()
@@ -178,7 +178,7 @@ pub fn check_manifests(args: &CheckArgs, now: Timestamp) -> Result<CheckReport> 
     let policy = policies
         .for_namespace(&BTreeMap::new())
         .map_err(Clone::clone)?;
-    if crate::live::verifies_images(policy) {
+    if crate::app_read::verifies_images(policy) {
         anstream::eprintln!("{OFFLINE_SIGNATURES}");
     }
     let images = offline_verdicts(&objects);
@@ -203,16 +203,16 @@ pub fn run(args: &CheckArgs, format: OutputFormat) -> Result<Outcome> {
 
 /// `check APP`: the same rules on the live app, under the BlueGreenPolicy in force,
 /// with both colors' images verified against the registries when BG006 is on.
-pub async fn run_live(
+pub async fn run_on_cluster(
     cluster: &Cluster,
     router: &RouterRef,
     args: &CheckArgs,
     format: OutputFormat,
 ) -> Result<Outcome> {
-    let live = LiveApp::load(cluster, router, false).await?;
-    let snapshot = live.snapshot();
-    live.app(&snapshot)?;
-    let checks = live.checks(&cluster.namespace, Some(&args.images)).await?;
+    let read = AppRead::load(cluster, router, false).await?;
+    let snapshot = read.snapshot();
+    read.app(&snapshot)?;
+    let checks = read.checks(&cluster.namespace, Some(&args.images)).await?;
     let ctx = checks.context(Timestamp::now());
     let name = router.to_string();
     let report = CheckReport {

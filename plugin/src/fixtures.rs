@@ -32,8 +32,8 @@ pub fn now() -> Timestamp {
 }
 
 /// The built-in defaults, nobody asking, no image verdicts: `checks().context(now())`.
-pub fn checks() -> crate::live::Checks {
-    crate::live::Checks {
+pub fn checks() -> crate::app_read::Checks {
+    crate::app_read::Checks {
         policy: policy::Policy::default(),
         requester: None,
         images: policy::ImageVerdicts::new(),

@@ -3,17 +3,22 @@
 //! The binary parses flags and calls [`run`]; every command lives in its own module
 //! so that tests drive them directly.
 
+pub mod api_error;
+pub mod app_read;
+pub mod app_status;
 pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod exit;
 pub mod files;
-pub mod live;
 pub mod output;
 pub mod owner;
+pub mod record_table;
+pub mod release;
 pub mod rollout;
 pub mod switch;
+pub mod watched;
 
 #[cfg(test)]
 mod fixtures;
@@ -98,7 +103,7 @@ async fn run_with_cluster(
         Command::History(args) => history::run(&cluster, args, format).await,
         Command::Check(args) => {
             let router = args.app.as_ref().context("check needs an app or -f")?;
-            check::run_live(&cluster, router, args, format).await
+            check::run_on_cluster(&cluster, router, args, format).await
         }
         Command::Init(args) => init::run(Some(&cluster), &cluster.namespace, args).await,
         Command::Version | Command::Completion { .. } => unreachable!("handled without a cluster"),

@@ -15,7 +15,8 @@ use policy::finding::{Findings, RuleId};
 use policy::rules::ready_target;
 use policy::{Action, ColorSide, Context, Finding, ImageVerdicts, Policy};
 
-use crate::cluster::{ApiCall, Cluster, explain};
+use crate::api_error::{ApiCall, explain};
+use crate::cluster::Cluster;
 use crate::exit::TimedOut;
 use crate::switch::write_params;
 

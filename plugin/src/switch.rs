@@ -6,17 +6,18 @@
 use anyhow::{Context as _, Result, bail};
 use gateway_api::apis::standard::httproutes::HttpRoute;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::ResourceExt;
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Resource as _, ResourceExt};
 use policy::app::{RouterKind, RouterRef};
 use policy::contract::HISTORY_ANNOTATION;
 use policy::record;
 use policy::{App, ColorSide, Router};
 use serde_json::{Value, json};
 
-use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
+use crate::api_error::{ApiCall, explain, is_conflict};
+use crate::cluster::Cluster;
 
 /// The field manager of every write the plugin makes.
 pub const FIELD_MANAGER: &str = "kubectl-bluegreen";
@@ -148,7 +149,7 @@ impl SwitchPlan {
                     .api::<Service>()
                     .patch(name, &params, &patch)
                     .await
-                    .map(|s| reference(&s)),
+                    .map(|s| s.object_ref(&())),
                 ApiCall::new::<Service>("patch", ns, name),
             ),
             RouterKind::HttpRoute => (
@@ -156,12 +157,12 @@ impl SwitchPlan {
                     .api::<HttpRoute>()
                     .patch(name, &params, &patch)
                     .await
-                    .map(|r| reference(&r)),
+                    .map(|r| r.object_ref(&())),
                 ApiCall::new::<HttpRoute>("patch", ns, name),
             ),
         };
-        let involved = match result {
-            Ok(involved) => involved,
+        let regarding = match result {
+            Ok(regarding) => regarding,
             Err(err) if is_conflict(&err) => bail!(
                 "someone else changed {} since it was read; nothing was switched: re-run `kubectl bluegreen promote {} -n {}` to check the new state",
                 self.router,
@@ -170,7 +171,7 @@ impl SwitchPlan {
             ),
             Err(err) => return Err(explain(err, &call)),
         };
-        if !dry_run && let Err(err) = self.record_event(cluster, involved).await {
+        if !dry_run && let Err(err) = self.record_event(cluster, regarding).await {
             anstream::eprintln!(
                 "warning: switched, but the Switched event was not recorded: {err:#}"
             );
@@ -178,57 +179,36 @@ impl SwitchPlan {
         Ok(())
     }
 
-    async fn record_event(&self, cluster: &Cluster, involved: ObjectReference) -> Result<()> {
-        let now = Timestamp::now();
+    async fn record_event(&self, cluster: &Cluster, regarding: ObjectReference) -> Result<()> {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_string(),
+            // reportingInstance is then the tool's name, not the user's hostname.
+            instance: None,
+        };
         let event = Event {
-            metadata: ObjectMeta {
-                // kubectl's and client-go's naming: the object's name and a unique suffix.
-                name: Some(format!("{}.{:x}", self.router.name, now.as_nanosecond())),
-                namespace: Some(self.namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            involved_object: involved,
-            reason: Some("Switched".to_string()),
-            message: Some(format!(
+            type_: EventType::Normal,
+            reason: "Switched".to_string(),
+            note: Some(format!(
                 "traffic switched from {} to {} by kubectl bluegreen",
                 self.from, self.to
             )),
-            type_: Some("Normal".to_string()),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            count: Some(1),
-            source: Some(EventSource {
-                component: Some(FIELD_MANAGER.to_string()),
-                host: None,
-            }),
-            reporting_component: Some(FIELD_MANAGER.to_string()),
-            reporting_instance: Some(FIELD_MANAGER.to_string()),
-            ..Event::default()
+            action: "Switch".to_string(),
+            secondary: None,
         };
-        cluster
-            .api::<Event>()
-            .create(&PostParams::default(), &event)
+        Recorder::new(cluster.client.clone(), reporter)
+            .publish(&event, &regarding)
             .await
             .map_err(|err| {
                 explain(
                     err,
-                    &ApiCall::new::<Event>("create", Some(&self.namespace), &self.router.name),
+                    &ApiCall::new::<k8s_openapi::api::events::v1::Event>(
+                        "create",
+                        Some(&self.namespace),
+                        &self.router.name,
+                    ),
                 )
             })?;
         Ok(())
-    }
-}
-
-fn reference<K: kube::Resource<DynamicType = ()>>(object: &K) -> ObjectReference {
-    let meta = object.meta();
-    ObjectReference {
-        api_version: Some(K::api_version(&()).into_owned()),
-        kind: Some(K::kind(&()).into_owned()),
-        name: meta.name.clone(),
-        namespace: meta.namespace.clone(),
-        uid: meta.uid.clone(),
-        resource_version: meta.resource_version.clone(),
-        field_path: None,
     }
 }
 

@@ -80,7 +80,7 @@ type Shelf<K> = HashMap<String, BTreeMap<String, Arc<K>>>;
 
 /// A kind the cache keeps, and where it keeps it.
 pub trait Cached:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+    Resource<DynamicType = ()> + Trim + Clone + DeserializeOwned + Debug + Send + Sync + 'static
 {
     /// Which kind this is.
     const KIND: CacheKind;
@@ -92,10 +92,6 @@ pub trait Cached:
     /// does not parse or names a trusted key that is not a public key.
     fn problem(&self) -> Option<String> {
         None
-    }
-    /// What the cache keeps of the object (see [`crate::trim`]).
-    fn keep(self) -> Self {
-        slim(self)
     }
     /// Keeps what the index derives from this kind in step with one change: `old` is
     /// what was stored under the object's name (replaced or deleted), `new` what is now.
@@ -109,9 +105,6 @@ pub trait Cached:
 }
 
 macro_rules! cached {
-    ($type:ty, $kind:ident, $field:ident, trimmed $(, $extra:item)*) => {
-        cached!($type, $kind, $field, fn keep(self) -> Self { Trim::trim(self) } $(, $extra)*);
-    };
     ($type:ty, $kind:ident, $field:ident $(, $extra:item)*) => {
         impl Cached for $type {
             const KIND: CacheKind = CacheKind::$kind;
@@ -130,7 +123,6 @@ cached!(
     Deployment,
     Deployment,
     deployments,
-    trimmed,
     fn derive(
         index: &mut Index,
         namespace: &str,
@@ -149,11 +141,11 @@ cached!(
         }
     }
 );
-cached!(Service, Service, services, trimmed);
+cached!(Service, Service, services);
 cached!(HttpRoute, HttpRoute, routes);
-cached!(NetworkPolicy, NetworkPolicy, network_policies, trimmed);
-cached!(HorizontalPodAutoscaler, Hpa, hpas, trimmed);
-cached!(Namespace, Namespace, namespaces, trimmed);
+cached!(NetworkPolicy, NetworkPolicy, network_policies);
+cached!(HorizontalPodAutoscaler, Hpa, hpas);
+cached!(Namespace, Namespace, namespaces);
 cached!(
     BlueGreenPolicy,
     Policy,
@@ -188,16 +180,6 @@ pub struct Index {
     policy_set: PolicySet,
 }
 
-const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drops what makes the few untrimmed objects (HTTPRoutes, BlueGreenPolicies) large:
-/// managed fields and kubectl's copy of the last applied manifest.
-fn slim<K: Resource>(mut object: K) -> K {
-    object.managed_fields_mut().clear();
-    object.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
-    object
-}
-
 fn shelf_key<K: Resource>(object: &K) -> (String, String) {
     (object.namespace().unwrap_or_default(), object.name_any())
 }
@@ -213,7 +195,7 @@ impl Index {
     /// Stores an object, replacing any of the same kind, namespace and name.
     pub fn apply<K: Cached>(&mut self, object: K) {
         let (namespace, name) = shelf_key(&object);
-        let object = Arc::new(object.keep());
+        let object = Arc::new(object.trim());
         let old = K::shelf_mut(self)
             .entry(namespace.clone())
             .or_default()
@@ -383,7 +365,7 @@ mod tests {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {
                 "name": name, "namespace": namespace,
-                "annotations": {LAST_APPLIED_ANNOTATION: "{}", "bluegreen.dev/keep": "me"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "bluegreen.dev/keep": "me"},
                 "managedFields": [{"manager": "kubectl"}]
             }
         }))

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus,
 };
@@ -33,6 +34,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{Resource, ResourceExt};
+use policy::BlueGreenPolicy;
 
 /// The prefix of the annotations the rules read.
 const ANNOTATION_PREFIX: &str = "bluegreen.dev/";
@@ -249,6 +252,28 @@ impl Trim for Namespace {
             spec: None,
             status: None,
         }
+    }
+}
+
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What makes the few objects kept whole large: managed fields and kubectl's copy of
+/// the last applied manifest.
+fn trim_bulk<K: Resource>(mut object: K) -> K {
+    object.managed_fields_mut().clear();
+    object.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
+    object
+}
+
+impl Trim for HttpRoute {
+    fn trim(self) -> Self {
+        trim_bulk(self)
+    }
+}
+
+impl Trim for BlueGreenPolicy {
+    fn trim(self) -> Self {
+        trim_bulk(self)
     }
 }
 

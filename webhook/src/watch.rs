@@ -106,7 +106,7 @@ async fn feed<K: Cached>(api: Api<K>, cache: Cache) {
                 report_problems(&object);
                 // Trimmed at once: a relist of 10,000 full Deployments would double
                 // the guard's memory while it is buffered.
-                relist.push(object.keep());
+                relist.push(object.trim());
             }
             Ok(watcher::Event::InitDone) => {
                 let objects = std::mem::take(&mut relist);

@@ -11,10 +11,11 @@ use policy::rules::capacity::current_replicas;
 use policy::{ColorSide, RuleId};
 use serde_json::{Value, json};
 
+use crate::api_error::{ApiCall, explain, is_conflict};
+use crate::app_read::AppRead;
 use crate::cli::{DeployArgs, OutputFormat};
-use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
+use crate::cluster::Cluster;
 use crate::exit::{Outcome, Refused};
-use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
 use crate::owner::owned::{check_deploy, check_scale};
 use crate::rollout;
@@ -81,7 +82,7 @@ pub fn deploy_patch(
 /// `deploy APP --image C=IMG...`.
 pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let live = LiveApp::load(cluster, router, false).await?;
+    let live = AppRead::load(cluster, router, false).await?;
     let snapshot = live.snapshot();
     let app = live.app(&snapshot)?;
     if let Some(color) = &args.color {

@@ -15,8 +15,9 @@ use policy::contract::{APP_LABEL, DEFAULT_COLOR_LABEL};
 use policy::{DiscoveryError, discover_router};
 use serde_json::{Value, json};
 
+use crate::api_error::{ApiCall, explain};
 use crate::cli::InitArgs;
-use crate::cluster::{ApiCall, Cluster, Routes, Scope, explain};
+use crate::cluster::{Cluster, Routes, Scope};
 use crate::exit::{Outcome, Owned};
 use crate::output::{print, print_line};
 use crate::owner::Owner;

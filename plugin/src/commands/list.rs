@@ -6,9 +6,9 @@ use jiff::Timestamp;
 use policy::{Context, discover};
 use serde::Serialize;
 
+use crate::app_status::AppStatus;
 use crate::cli::{ListArgs, OutputFormat};
 use crate::cluster::{Cluster, ClusterState, Routes, Scope};
-use crate::commands::status::AppStatus;
 use crate::exit::Outcome;
 use crate::output::{Table, Tone, print, print_data, styled};
 

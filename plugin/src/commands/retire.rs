@@ -6,10 +6,10 @@ use jiff::Timestamp;
 use policy::finding::Findings;
 use policy::rules::warm_rollback;
 
+use crate::app_read::AppRead;
 use crate::cli::RetireArgs;
 use crate::cluster::Cluster;
 use crate::exit::{Outcome, Refused};
-use crate::live::LiveApp;
 use crate::output::print_line;
 use crate::owner::owned::check_scale;
 use crate::rollout;
@@ -17,9 +17,9 @@ use crate::rollout;
 /// `retire APP [--force]`.
 pub async fn run(cluster: &Cluster, args: &RetireArgs) -> Result<Outcome> {
     let router = &args.app.app;
-    let live = LiveApp::load(cluster, router, false).await?;
-    let snapshot = live.snapshot();
-    let app = live.app(&snapshot)?;
+    let read = AppRead::load(cluster, router, false).await?;
+    let snapshot = read.snapshot();
+    let app = read.app(&snapshot)?;
     let deployment = app.idle.deployment_name();
     if app.idle.desired_replicas() == 0 {
         print_line(&format!(
@@ -29,7 +29,7 @@ pub async fn run(cluster: &Cluster, args: &RetireArgs) -> Result<Outcome> {
         return Ok(Outcome::Success);
     }
     if !args.force {
-        let checks = live.checks(&cluster.namespace, None).await?;
+        let checks = read.checks(&cluster.namespace, None).await?;
         let ctx = checks.context(Timestamp::now());
         let mut findings = Findings::default();
         warm_rollback::evaluate(&app, &app.idle, Some(0), &ctx, &mut findings);

@@ -7,9 +7,9 @@ use policy::rules::capacity::current_replicas;
 
 use crate::cli::{OutputFormat, RollbackArgs};
 use crate::cluster::Cluster;
-use crate::commands::promote::{Release, report};
 use crate::exit::{Outcome, Owned};
 use crate::owner::owned::{OwnedRouter, check_scale};
+use crate::release::{Release, report};
 use crate::rollout;
 
 /// `rollback APP`.
@@ -17,8 +17,8 @@ pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -
     let router = &args.app.app;
     let mut release = Release::load(cluster, router, &args.images).await?;
     let retired = {
-        let snapshot = release.live.snapshot();
-        let app = release.live.app(&snapshot)?;
+        let snapshot = release.read.snapshot();
+        let app = release.read.app(&snapshot)?;
         app.previous_color().ok_or_else(|| {
             anyhow!(
                 "{router}: no switch is recorded (annotation {PREVIOUS_COLOR_ANNOTATION} does not name {}), so there is no previous color to return to; `kubectl bluegreen promote {router}` switches to {} after the checks",

@@ -17,10 +17,11 @@ use policy::contract::VERIFIED_ANNOTATION;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::api_error::{ApiCall, explain};
+use crate::app_read::AppRead;
 use crate::cli::{OutputFormat, VerifyArgs};
-use crate::cluster::{ApiCall, Cluster, explain};
+use crate::cluster::Cluster;
 use crate::exit::Outcome;
-use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
 use crate::switch::write_params;
 
@@ -171,9 +172,9 @@ async fn probe(cluster: &Cluster, target: &str, path: &str, expect: u16) -> Resu
 /// `verify APP`.
 pub async fn run(cluster: &Cluster, args: &VerifyArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let live = LiveApp::load(cluster, router, false).await?;
-    let snapshot = live.snapshot();
-    let app = live.app(&snapshot)?;
+    let read = AppRead::load(cluster, router, false).await?;
+    let snapshot = read.snapshot();
+    let app = read.app(&snapshot)?;
     let side = app.idle;
     let name = side.deployment_name();
     let ready: Vec<Pod> = cluster

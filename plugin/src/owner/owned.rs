@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::helm::{self, Release};
 use super::{Field, Owner, Tool, Writes};
-use crate::cluster::{ApiCall, Cluster, explain};
+use crate::api_error::{ApiCall, explain};
+use crate::cluster::Cluster;
 use crate::output::{Tone, styled};
 
 /// An object with an owner, and the owner's release when it is Helm: read, or why not.

@@ -65,14 +65,14 @@ async fn a_service_app_goes_through_deploy_promote_retire_and_rollback() {
     assert_eq!(recorded[1]["from"], json!("blue"));
     assert_eq!(recorded[1]["to"], json!("green"));
     assert_eq!(recorded[1]["images"]["green"]["api"], json!(new_image));
-    let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
         kube::Api::namespaced(env.cluster.client(Who::Admin).await, &shop);
     let events = events.list(&Default::default()).await.unwrap().items;
     assert!(
         events
             .iter()
             .any(|e| e.reason.as_deref() == Some("Switched")
-                && e.involved_object.name.as_deref() == Some("api")),
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("api")),
         "{events:?}"
     );
 

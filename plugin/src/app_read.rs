@@ -1,4 +1,4 @@
-//! One app as the commands read it from the cluster, and what the live rules judge it
+//! One app as the commands read it from the cluster, and what the rules judge it
 //! by: the policy in force, who asks, and the BG006 verdicts on both colors' images,
 //! verified against the registries with the same verifier the guard uses.
 
@@ -17,7 +17,7 @@ use crate::cli::ImageCheckArgs;
 use crate::cluster::{Cluster, ClusterState, Routes, Scope};
 
 /// The namespace of one app as read, and who asked when that was wanted.
-pub struct LiveApp {
+pub struct AppRead {
     /// The app's router.
     pub router: RouterRef,
     /// The namespace's objects, policies and labels.
@@ -26,7 +26,7 @@ pub struct LiveApp {
     pub requester: Option<Requester>,
 }
 
-impl LiveApp {
+impl AppRead {
     /// Reads the app's namespace (its warnings go to stderr) and, when `identify`, the
     /// requester's identity concurrently.
     pub async fn load(cluster: &Cluster, router: &RouterRef, identify: bool) -> Result<Self> {
@@ -41,7 +41,7 @@ impl LiveApp {
         );
         let state = state?;
         state.print_warnings();
-        Ok(LiveApp {
+        Ok(AppRead {
             router: router.clone(),
             state,
             requester,
@@ -59,7 +59,7 @@ impl LiveApp {
         Ok(discover_router(snapshot, &self.router)?)
     }
 
-    /// What the live rules need: the policy in force, and the images of both colors
+    /// What the rules need: the policy in force, and the images of both colors
     /// verified when `images` says how to reach registries and BG006 is on.
     pub async fn checks(&self, namespace: &str, images: Option<&ImageCheckArgs>) -> Result<Checks> {
         let policy = self.state.policy(namespace)?;
@@ -79,7 +79,7 @@ impl LiveApp {
     }
 }
 
-/// The policy, requester and image verdicts a live rule evaluation borrows.
+/// The policy, requester and image verdicts the rules borrow.
 pub struct Checks {
     /// The policy in force in the namespace.
     pub policy: Policy,
