@@ -29,7 +29,7 @@ const NAMESPACE_RULES: &[(&str, &str, &[&str])] = &[
     // Helm keeps its releases in Secrets of the release's namespace.
     ("", "secrets", WRITE),
     ("", "pods", WRITE),
-    ("", "events", WRITE),
+    ("events.k8s.io", "events", WRITE),
     ("apps", "deployments", WRITE),
     ("apps", "deployments/scale", WRITE),
     ("networking.k8s.io", "networkpolicies", WRITE),
