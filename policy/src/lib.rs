@@ -14,6 +14,7 @@ pub mod config_refs;
 pub mod contract;
 pub mod crd;
 pub mod discovery;
+pub mod duration;
 pub mod finding;
 pub mod images;
 pub mod manifest;
