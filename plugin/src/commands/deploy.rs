@@ -11,13 +11,13 @@ use kube::api::Patch;
 use policy::finding::Findings;
 use policy::rules::capacity::current_replicas;
 use policy::rules::immutable_live;
-use policy::{App, ColorSide};
+use policy::{App, ColorSide, Context, Finding};
 use serde_json::{Value, json};
 
 use crate::cli::{DeployArgs, OutputFormat};
 use crate::cluster::{ApiCall, Cluster, explain, is_conflict};
 use crate::exit::{Outcome, Refused};
-use crate::live::{Checks, LiveApp};
+use crate::live::LiveApp;
 use crate::output::{print_data, print_line};
 use crate::owner::owned::{check_deploy, check_scale};
 use crate::rollout;
@@ -82,9 +82,13 @@ pub fn deploy_patch(
 }
 
 /// Judges setting `images` on the live color in place by BG009 under the policy in
-/// force, as the guard will judge the write: a deny refuses, warn and audit are
-/// printed, off says nothing.
-fn in_place(app: &App<'_>, checks: &Checks, images: &[(String, String)]) -> Result<(), Refused> {
+/// force, as the guard will judge the write: a deny refuses; warn and audit are
+/// printed and returned; off says nothing.
+pub fn in_place(
+    app: &App<'_>,
+    ctx: &Context<'_>,
+    images: &[(String, String)],
+) -> Result<Vec<Finding>, Refused> {
     let mut changed = app.live.deployment.clone();
     let pod = changed
         .spec
@@ -101,14 +105,15 @@ fn in_place(app: &App<'_>, checks: &Checks, images: &[(String, String)]) -> Resu
         }
     }
     let mut findings = Findings::default();
-    let ctx = checks.context(Timestamp::now());
-    immutable_live::evaluate(app, app.live.deployment, &changed, &ctx, &mut findings);
+    immutable_live::evaluate(app, app.live.deployment, &changed, ctx, &mut findings);
+    let findings = findings.into_vec();
     let what = format!(
         "deploying to the live color {} of {}",
         app.live.color,
         app.router.reference()
     );
-    Refused::unless_allowed(&what, ctx.policy, &findings.into_vec())
+    Refused::unless_allowed(&what, ctx.policy, &findings)?;
+    Ok(findings)
 }
 
 /// `deploy APP --image C=IMG...`.
@@ -119,11 +124,8 @@ pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> 
     let app = live.app(&snapshot)?;
     let side = match args.color.as_deref() {
         Some(color) if color == app.live.color => {
-            in_place(
-                &app,
-                &live.checks(&cluster.namespace, None).await?,
-                &args.images,
-            )?;
+            let checks = live.checks(&cluster.namespace, None).await?;
+            in_place(&app, &checks.context(Timestamp::now()), &args.images)?;
             app.live
         }
         Some(color) if color != app.idle.color => bail!(
@@ -232,14 +234,19 @@ mod tests {
         let app = fixtures::app(&snapshot, "svc/api");
         let images = [("api".to_string(), "registry.example.com/api:9".to_string())];
         let mut checks = fixtures::checks();
-        let refused = in_place(&app, &checks, &images).unwrap_err().to_string();
+        let refused = in_place(&app, &checks.context(fixtures::now()), &images)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             refused,
             "deploying to the live color blue of svc/api is refused by the built-in defaults (no BlueGreenPolicy); nothing was changed:\n  deny: BG009 immutable-live: Deployment api-blue runs the live color blue of svc/api; changing it in place (container api image registry.example.com/api:1.4 → registry.example.com/api:9) is a rolling update on live traffic; deploy to the idle color and promote it: kubectl bluegreen deploy svc/api --image api=registry.example.com/api:9"
         );
         for action in [Action::Warn, Action::Audit, Action::Off] {
             checks.policy = checks.policy.with_action(RuleId::BG009, action);
-            assert!(in_place(&app, &checks, &images).is_ok(), "{action}");
+            assert!(
+                in_place(&app, &checks.context(fixtures::now()), &images).is_ok(),
+                "{action}"
+            );
         }
     }
 }
