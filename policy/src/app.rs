@@ -230,6 +230,18 @@ pub fn pod_spec(deployment: &Deployment) -> Option<&PodSpec> {
     deployment.spec.as_ref()?.template.spec.as_ref()
 }
 
+/// A Deployment's pod template labels.
+pub fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
+    deployment
+        .spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .labels
+        .as_ref()
+}
+
 /// `(container name, image)` of every container of a Deployment's pod template, init
 /// containers first: the images BG006 judges, the guard verifies and `check` counts.
 pub fn deployment_images(deployment: &Deployment) -> Vec<(&str, &str)> {

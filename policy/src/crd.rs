@@ -12,34 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::parse_duration;
-use crate::finding::RuleId;
-
-/// What happens when a rule finds something.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Refuse the change.
-    Deny,
-    /// Allow it, and tell the requester (AdmissionResponse warnings).
-    Warn,
-    /// Allow it silently, but log and count it.
-    Audit,
-    /// Do not evaluate the rule.
-    Off,
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Action::Deny => "deny",
-            Action::Warn => "warn",
-            Action::Audit => "audit",
-            Action::Off => "off",
-        })
-    }
-}
+pub use crate::rule::{Action, RuleId};
 
 /// The guardrails for the namespaces this policy selects.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

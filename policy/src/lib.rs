@@ -20,14 +20,16 @@ pub mod images;
 pub mod manifest;
 pub mod record;
 pub mod review;
+pub mod rule;
 pub mod rules;
 pub mod snapshot;
 
 pub use app::{App, ColorSide, Router};
-pub use crd::{Action, BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet};
+pub use crd::{BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet};
 pub use discovery::{DiscoveryError, discover, discover_router, find_router};
-pub use finding::{Finding, ObjectRef, RuleId};
+pub use finding::{Finding, ObjectRef};
 pub use images::{ImageVerdict, ImageVerdicts};
 pub use review::{Change, review};
+pub use rule::{Action, RuleId};
 pub use rules::{Context, Requester, check_app, check_switch};
 pub use snapshot::{Object, PodLabelIndex, Snapshot};
