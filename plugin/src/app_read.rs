@@ -8,9 +8,7 @@ use std::sync::OnceLock;
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 use policy::app::RouterRef;
-use policy::{
-    Action, App, Context, ImageVerdicts, Policy, Requester, RuleId, Snapshot, discover_router,
-};
+use policy::{App, Context, ImageVerdicts, Policy, Requester, Snapshot, discover_router};
 use signatures::{Verifier, VerifierConfig};
 
 use crate::cli::ImageCheckArgs;
@@ -64,7 +62,7 @@ impl AppRead {
     pub async fn checks(&self, namespace: &str, images: Option<&ImageCheckArgs>) -> Result<Checks> {
         let policy = self.state.policy(namespace)?;
         let verdicts = match images {
-            Some(args) if verifies_images(&policy) => {
+            Some(args) if policy.verifies_images() => {
                 let snapshot = self.snapshot();
                 let app = self.app(&snapshot)?;
                 verify_images(&policy, &app_images(&app), args).await?
@@ -99,12 +97,6 @@ impl Checks {
             images: &self.images,
         }
     }
-}
-
-/// Whether BG006 needs verdicts under `policy`: it is on (by default once the policy
-/// names trusted keys).
-pub fn verifies_images(policy: &Policy) -> bool {
-    policy.action(RuleId::BG006) != Action::Off
 }
 
 /// Every image both colors of `app` run, init containers included.

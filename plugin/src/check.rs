@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context as _, Result};
 use jiff::Timestamp;
 use policy::app::RouterRef;
+use policy::app::deployment_images;
 use policy::discovery::find_router;
 use policy::images::is_pinned;
 use policy::manifest::parse;
@@ -80,15 +81,14 @@ pub fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
     objects
         .iter()
         .filter_map(|o| match o {
-            Object::Deployment(d) => d.spec.as_ref()?.template.spec.as_ref(),
+            Object::Deployment(d) => Some(deployment_images(d)),
             _ => None,
         })
-        .flat_map(|pod| pod.init_containers.iter().flatten().chain(&pod.containers))
-        .filter_map(|c| c.image.clone())
-        .filter(|image| is_pinned(image))
-        .map(|image| {
+        .flatten()
+        .filter(|(_, image)| is_pinned(image))
+        .map(|(_, image)| {
             (
-                image,
+                image.to_string(),
                 ImageVerdict::Verified {
                     key: "not checked offline".to_string(),
                 },
@@ -178,7 +178,7 @@ pub fn check_manifests(args: &CheckArgs, now: Timestamp) -> Result<CheckReport> 
     let policy = policies
         .for_namespace(&BTreeMap::new())
         .map_err(Clone::clone)?;
-    if crate::app_read::verifies_images(policy) {
+    if policy.verifies_images() {
         anstream::eprintln!("{OFFLINE_SIGNATURES}");
     }
     let images = offline_verdicts(&objects);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use policy::app::RouterRef;
+use policy::duration::{DurationError, parse_std_duration};
 
 /// Blue-green releases on plain Deployments, Services and HTTPRoutes.
 #[derive(Debug, Parser)]
@@ -327,11 +328,12 @@ pub struct InitArgs {
 
 /// `30s`, `5m`, `1h30m`, or ISO 8601 (`PT5M`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration: jiff::SignedDuration = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write it like 30s, 5m or 1h30m"))?;
-    Duration::try_from(duration).map_err(|_| format!("{text:?} is negative"))
+    parse_std_duration(text).map_err(|err| match err {
+        DurationError::Invalid(_) => {
+            format!("{text:?} is not a duration; write it like 30s, 5m or 1h30m")
+        }
+        DurationError::Negative => format!("{text:?} is negative"),
+    })
 }
 
 fn parse_image(text: &str) -> Result<(String, String), String> {

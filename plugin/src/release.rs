@@ -5,7 +5,7 @@
 use anyhow::Result;
 use jiff::Timestamp;
 use policy::app::RouterRef;
-use policy::{App, Context, Snapshot, check_switch};
+use policy::{App, Context, Finding, Snapshot, check_switch};
 use serde::Serialize;
 
 use crate::app_read::{AppRead, Checks};
@@ -114,11 +114,17 @@ impl Release {
     }
 }
 
-/// The rules on switching `app` to its idle color.
-pub fn preflight(app: &App<'_>, snapshot: &Snapshot<'_>, ctx: &Context<'_>) -> Result<(), Refused> {
+/// The rules on switching `app` to its idle color: a deny refuses; what is allowed is
+/// printed and returned.
+pub fn preflight(
+    app: &App<'_>,
+    snapshot: &Snapshot<'_>,
+    ctx: &Context<'_>,
+) -> Result<Vec<Finding>, Refused> {
     let findings = check_switch(app, &app.idle, snapshot, ctx);
     let what = format!("switching {} to {}", app.router.reference(), app.idle.color);
-    Refused::unless_allowed(&what, ctx.policy, &findings)
+    Refused::unless_allowed(&what, ctx.policy, &findings)?;
+    Ok(findings)
 }
 
 /// Prints what a switch did.

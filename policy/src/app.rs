@@ -221,7 +221,7 @@ impl<'a> ColorSide<'a> {
 
     /// Every container image of the pod template, init containers included.
     pub fn images(&self) -> Vec<(&'a str, &'a str)> {
-        self.pod_spec().map(container_images).unwrap_or_default()
+        deployment_images(self.deployment)
     }
 }
 
@@ -230,7 +230,28 @@ pub fn pod_spec(deployment: &Deployment) -> Option<&PodSpec> {
     deployment.spec.as_ref()?.template.spec.as_ref()
 }
 
-/// `(container name, image)` of every container, init containers first.
+/// A Deployment's pod template labels.
+pub fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
+    deployment
+        .spec
+        .as_ref()?
+        .template
+        .metadata
+        .as_ref()?
+        .labels
+        .as_ref()
+}
+
+/// `(container name, image)` of every container of a Deployment's pod template, init
+/// containers first: the images BG006 judges, the guard verifies and `check` counts.
+pub fn deployment_images(deployment: &Deployment) -> Vec<(&str, &str)> {
+    pod_spec(deployment)
+        .map(container_images)
+        .unwrap_or_default()
+}
+
+/// `(container name, image)` of every container, init containers first; a container
+/// without an image has `""`.
 pub fn container_images(pod: &PodSpec) -> Vec<(&str, &str)> {
     pod.init_containers
         .iter()

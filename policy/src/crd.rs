@@ -11,34 +11,8 @@ use kube::core::{Selector, SelectorExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::finding::RuleId;
-
-/// What happens when a rule finds something.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Refuse the change.
-    Deny,
-    /// Allow it, and tell the requester (AdmissionResponse warnings).
-    Warn,
-    /// Allow it silently, but log and count it.
-    Audit,
-    /// Do not evaluate the rule.
-    Off,
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Action::Deny => "deny",
-            Action::Warn => "warn",
-            Action::Audit => "audit",
-            Action::Off => "off",
-        })
-    }
-}
+use crate::duration::parse_duration;
+pub use crate::rule::{Action, RuleId};
 
 /// The guardrails for the namespaces this policy selects.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -202,6 +176,24 @@ pub enum PolicyError {
         /// The value found.
         value: f64,
     },
+    /// A rule is turned on with nothing to check it against: BG006 without
+    /// `trustedKeys` could verify no image, BG003 without identities would let nobody
+    /// switch. Refused so the policy's author hears it, not the next release.
+    #[error(
+        "BlueGreenPolicy {policy}: rules.{rule_field} is {action}, but {missing}; {fix}, or set rules.{rule_field} to off"
+    )]
+    NothingToCheck {
+        /// Policy name.
+        policy: String,
+        /// The rule's field under `rules`.
+        rule_field: &'static str,
+        /// The action set.
+        action: Action,
+        /// What the rule lacks.
+        missing: &'static str,
+        /// What to add.
+        fix: &'static str,
+    },
     /// `namespaceSelector` is malformed.
     #[error(
         "BlueGreenPolicy {policy}: namespaceSelector is invalid ({reason}); write a label selector: matchLabels, or matchExpressions with operator In, NotIn, Exists or DoesNotExist"
@@ -248,10 +240,10 @@ impl Policy {
         let name = source.unwrap_or("(defaults)").to_string();
         let warm_window = match &spec.warm_window {
             None => DEFAULT_WARM_WINDOW,
-            Some(value) => parse_duration(value).map_err(|reason| PolicyError::WarmWindow {
+            Some(value) => parse_duration(value).map_err(|err| PolicyError::WarmWindow {
                 policy: name.clone(),
                 value: value.clone(),
-                reason,
+                reason: err.to_string(),
             })?,
         };
         let capacity_ratio = spec.capacity_ratio.unwrap_or(1.0);
@@ -261,6 +253,7 @@ impl Policy {
                 value: capacity_ratio,
             });
         }
+        nothing_to_check(&name, spec)?;
         let actions = RuleId::ALL
             .into_iter()
             .map(|rule| {
@@ -287,6 +280,12 @@ impl Policy {
         self.actions.get(&rule).copied().unwrap_or(Action::Off)
     }
 
+    /// Whether BG006 needs image verdicts: it is on and there are keys to verify
+    /// against. The guard and the plugin both ask this before going to registries.
+    pub fn verifies_images(&self) -> bool {
+        self.action(RuleId::BG006) != Action::Off && !self.trusted_keys.is_empty()
+    }
+
     /// Returns a copy with one rule's action replaced (for tests and `--rule` overrides).
     pub fn with_action(mut self, rule: RuleId, action: Action) -> Self {
         self.actions.insert(rule, action);
@@ -300,6 +299,38 @@ impl Policy {
             None => "the built-in defaults (no BlueGreenPolicy)".to_string(),
         }
     }
+}
+
+/// Refuses a rule set on (deny, warn or audit) with nothing to check it against.
+fn nothing_to_check(policy: &str, spec: &BlueGreenPolicySpec) -> Result<(), PolicyError> {
+    let unusable = [
+        (
+            "signedImages",
+            spec.rules.signed_images,
+            spec.trusted_keys.is_empty(),
+            "trustedKeys names no key to verify images with",
+            "add the cosign public keys images are signed with to trustedKeys",
+        ),
+        (
+            "switchIdentity",
+            spec.rules.switch_identity,
+            !spec.switch_identities.is_configured(),
+            "switchIdentities names no user, group or service account to allow",
+            "name who may switch in switchIdentities (serviceAccounts: [\"ci:deployer\"])",
+        ),
+    ];
+    for (rule_field, action, lacking, missing, fix) in unusable {
+        if let Some(action) = action.filter(|action| *action != Action::Off && lacking) {
+            return Err(PolicyError::NothingToCheck {
+                policy: policy.to_string(),
+                rule_field,
+                action,
+                missing,
+                fix,
+            });
+        }
+    }
+    Ok(())
 }
 
 impl BlueGreenPolicy {
@@ -392,18 +423,6 @@ fn selector(
         .transpose()
 }
 
-/// Parses `30m`, `1h30m`, `2h`, `45s` or ISO 8601 (`PT30M`).
-fn parse_duration(value: &str) -> Result<SignedDuration, String> {
-    let duration: SignedDuration = value
-        .trim()
-        .parse()
-        .map_err(|err: jiff::Error| err.to_string())?;
-    if duration.is_negative() {
-        return Err("it is negative".to_string());
-    }
-    Ok(duration)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,14 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn warm_window_accepts_friendly_and_iso_durations() {
-        for (text, minutes) in [("30m", 30), ("1h30m", 90), ("2h", 120), ("PT45M", 45)] {
-            assert_eq!(
-                parse_duration(text).unwrap(),
-                SignedDuration::from_mins(minutes),
-                "{text}"
-            );
-        }
+    fn warm_window_is_refused_when_it_is_not_a_duration() {
         let spec = BlueGreenPolicySpec {
             warm_window: Some("soon".into()),
             ..Default::default()
@@ -569,6 +581,31 @@ mod tests {
             ratio.check().unwrap_err().to_string(),
             "BlueGreenPolicy team-b: capacityRatio -1.5 must be a number above 0 (1.0 means equal capacity)"
         );
+    }
+
+    #[test]
+    fn a_rule_turned_on_with_nothing_to_check_is_refused() {
+        let no_keys = named(
+            "strict",
+            serde_json::json!({"rules": {"signedImages": "deny"}}),
+        );
+        assert_eq!(
+            no_keys.check().unwrap_err().to_string(),
+            "BlueGreenPolicy strict: rules.signedImages is deny, but trustedKeys names no key to verify images with; add the cosign public keys images are signed with to trustedKeys, or set rules.signedImages to off"
+        );
+        let no_identities = named(
+            "ci-only",
+            serde_json::json!({"rules": {"switchIdentity": "warn"}, "switchIdentities": {"breakGlassGroup": "sre"}}),
+        );
+        assert_eq!(
+            no_identities.check().unwrap_err().to_string(),
+            "BlueGreenPolicy ci-only: rules.switchIdentity is warn, but switchIdentities names no user, group or service account to allow; name who may switch in switchIdentities (serviceAccounts: [\"ci:deployer\"]), or set rules.switchIdentity to off"
+        );
+        let off = named(
+            "relaxed",
+            serde_json::json!({"rules": {"signedImages": "off", "switchIdentity": "off"}}),
+        );
+        assert!(off.check().is_ok());
     }
 
     #[test]

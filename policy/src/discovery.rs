@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
 
-use crate::app::{App, ColorSide, Router, RouterKind, RouterRef};
+use crate::app::{App, ColorSide, Router, RouterKind, RouterRef, template_labels};
 use crate::contract::{APP_LABEL, COLOR_LABEL_ANNOTATION, DEFAULT_COLOR_LABEL};
 use crate::finding::RuleId;
 use crate::snapshot::Snapshot;
@@ -428,18 +428,6 @@ fn app_name(router: &Router<'_>) -> String {
         .get(APP_LABEL)
         .cloned()
         .unwrap_or_else(|| router.name())
-}
-
-/// A Deployment's pod template labels.
-pub fn template_labels(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
-    deployment
-        .spec
-        .as_ref()?
-        .template
-        .metadata
-        .as_ref()?
-        .labels
-        .as_ref()
 }
 
 /// Fails when a Deployment's own selector does not select its pods.

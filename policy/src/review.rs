@@ -95,7 +95,7 @@ fn colors_of<'a>(
 
 fn template_labels_or_empty(deployment: &Deployment) -> &BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-    discovery::template_labels(deployment).unwrap_or(&EMPTY)
+    crate::app::template_labels(deployment).unwrap_or(&EMPTY)
 }
 
 /// Whether a router write changes who gets traffic or whether the guard sees the

@@ -106,7 +106,7 @@ impl PodLabelIndex {
 }
 
 fn template_labels(deployment: &Deployment) -> impl Iterator<Item = (&String, &String)> {
-    crate::discovery::template_labels(deployment)
+    crate::app::template_labels(deployment)
         .into_iter()
         .flatten()
 }
@@ -208,7 +208,7 @@ impl<'a> Snapshot<'a> {
         value: &'s str,
     ) -> Box<dyn Iterator<Item = &'a Deployment> + 's> {
         let has_label = move |d: &&'a Deployment| {
-            crate::discovery::template_labels(d)
+            crate::app::template_labels(d)
                 .and_then(|labels| labels.get(key))
                 .is_some_and(|v| v == value)
         };

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use policy::duration::{DurationError, parse_std_duration};
+
 /// How the guard serves admission reviews.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -96,10 +98,12 @@ pub enum Unsynced {
 
 /// Parses `5s`, `1m30s`, `250ms` (and ISO 8601 `PT5S`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration: jiff::SignedDuration = text.trim().parse().map_err(|err: jiff::Error| {
-        format!("{text:?} is not a duration like 5s or 250ms: {err}")
-    })?;
-    Duration::try_from(duration).map_err(|_| format!("{text:?} is negative"))
+    parse_std_duration(text).map_err(|err| match err {
+        DurationError::Invalid(reason) => {
+            format!("{text:?} is not a duration like 5s or 250ms: {reason}")
+        }
+        DurationError::Negative => format!("{text:?} is negative"),
+    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use kube::core::admission::AdmissionResponse;
 use kube::core::response::StatusSummary;
+use policy::app::deployment_images;
 use policy::contract::APP_LABEL;
-use policy::{Action, BlueGreenPolicy, Context, Finding, Policy, Requester, RuleId, Snapshot};
+use policy::{Action, BlueGreenPolicy, Context, Finding, Policy, Requester, Snapshot};
 
 use crate::admission::{OTHER_KIND, Review, Subject, Unreadable};
 use crate::cache::{Cache, Cached};
@@ -156,19 +157,13 @@ fn wanted_images(subject: &Subject, snapshot: &Snapshot<'_>) -> WantedImages {
     wanted
 }
 
-/// Every image of a Deployment's pod template, init containers included.
+/// Every image of a Deployment's pod template, init containers included; a container
+/// without one has nothing to verify.
 fn pod_images(deployment: &Deployment) -> impl Iterator<Item = &str> {
-    let pod = deployment
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.template.spec.as_ref());
-    pod.into_iter().flat_map(|pod| {
-        pod.init_containers
-            .iter()
-            .flatten()
-            .chain(&pod.containers)
-            .filter_map(|c| c.image.as_deref())
-    })
+    deployment_images(deployment)
+        .into_iter()
+        .map(|(_, image)| image)
+        .filter(|image| !image.is_empty())
 }
 
 /// Decides admission reviews from a [`Cache`].
@@ -305,9 +300,8 @@ impl Guard {
                     ));
                 }
             };
-            let enforced =
-                policy.action(RuleId::BG006) != Action::Off && !policy.trusted_keys.is_empty();
-            let images = enforced
+            let images = policy
+                .verifies_images()
                 .then(|| wanted_images(&subject, &index.snapshot(&namespace)))
                 .filter(|wanted| !wanted.is_empty());
             (policy, images)

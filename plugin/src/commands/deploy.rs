@@ -4,11 +4,14 @@
 //! waits until the color would pass BG001.
 
 use anyhow::{Result, bail};
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use kube::api::Patch;
+use policy::finding::Findings;
 use policy::rules::capacity::current_replicas;
-use policy::{ColorSide, RuleId};
+use policy::rules::immutable_live;
+use policy::{App, ColorSide, Context, Finding};
 use serde_json::{Value, json};
 
 use crate::api_error::{ApiCall, explain, is_conflict};
@@ -79,33 +82,66 @@ pub fn deploy_patch(
     }))
 }
 
+/// Judges setting `images` on the live color in place by BG009 under the policy in
+/// force, as the guard will judge the write: a deny refuses; warn and audit are
+/// printed and returned; off says nothing.
+pub fn in_place(
+    app: &App<'_>,
+    ctx: &Context<'_>,
+    images: &[(String, String)],
+) -> Result<Vec<Finding>, Refused> {
+    let mut changed = app.live.deployment.clone();
+    let pod = changed
+        .spec
+        .as_mut()
+        .and_then(|spec| spec.template.spec.as_mut());
+    for container in pod.into_iter().flat_map(|pod| {
+        pod.init_containers
+            .iter_mut()
+            .flatten()
+            .chain(pod.containers.iter_mut())
+    }) {
+        if let Some((_, image)) = images.iter().find(|(name, _)| *name == container.name) {
+            container.image = Some(image.clone());
+        }
+    }
+    let mut findings = Findings::default();
+    immutable_live::evaluate(app, app.live.deployment, &changed, ctx, &mut findings);
+    let findings = findings.into_vec();
+    let what = format!(
+        "deploying to the live color {} of {}",
+        app.live.color,
+        app.router.reference()
+    );
+    Refused::unless_allowed(&what, ctx.policy, &findings)?;
+    Ok(findings)
+}
+
 /// `deploy APP --image C=IMG...`.
 pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> Result<Outcome> {
     let router = &args.app.app;
-    let live = AppRead::load(cluster, router, false).await?;
-    let snapshot = live.snapshot();
-    let app = live.app(&snapshot)?;
-    if let Some(color) = &args.color {
-        if color == app.live.color {
-            return Err(Refused(format!(
-                "{} {}: {color} (deployment/{}) is the live color of {router}; changing its pod template in place is a rolling update on live traffic; deploy to the idle color {} (omit --color), then promote",
-                RuleId::BG009,
-                RuleId::BG009.name(),
-                app.live.deployment_name(),
-                app.idle.color
-            ))
-            .into());
+    let read = AppRead::load(cluster, router, false).await?;
+    let snapshot = read.snapshot();
+    let app = read.app(&snapshot)?;
+    let side = match args.color.as_deref() {
+        Some(color) if color == app.live.color => {
+            let checks = read.checks(&cluster.namespace, None).await?;
+            in_place(&app, &checks.context(Timestamp::now()), &args.images)?;
+            app.live
         }
-        if color != app.idle.color {
-            bail!(
-                "{router} has colors {} (live) and {} (idle), not {color}; omit --color to deploy to {}",
-                app.live.color,
-                app.idle.color,
-                app.idle.color
-            );
-        }
-    }
-    let side = app.idle;
+        Some(color) if color != app.idle.color => bail!(
+            "{router} has colors {} (live) and {} (idle), not {color}; omit --color to deploy to {}",
+            app.live.color,
+            app.idle.color,
+            app.idle.color
+        ),
+        _ => app.idle,
+    };
+    let role = if side.color == app.live.color {
+        "live"
+    } else {
+        "idle"
+    };
     let name = side.deployment_name();
     let replicas = current_replicas(&app.live, &snapshot);
     let patch = deploy_patch(&side, &args.images, replicas)?;
@@ -142,7 +178,7 @@ pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> 
         ));
     }
     anstream::eprintln!(
-        "deployment/{name} ({}, idle): images set, scaled to {replicas} like {}; waiting for the rollout",
+        "deployment/{name} ({}, {role}): images set, scaled to {replicas} like {}; waiting for the rollout",
         side.color,
         app.live.color
     );
@@ -158,6 +194,8 @@ pub async fn run(cluster: &Cluster, args: &DeployArgs, format: OutputFormat) -> 
 
 #[cfg(test)]
 mod tests {
+    use policy::{Action, RuleId};
+
     use super::*;
     use crate::fixtures;
 
@@ -188,5 +226,28 @@ mod tests {
             err,
             "deployment/api-green has no container \"web\" (it has api); name one of those in --image CONTAINER=IMAGE"
         );
+    }
+
+    #[test]
+    fn changing_the_live_color_is_judged_by_bg009_with_the_action_in_force() {
+        let objects = fixtures::objects();
+        let snapshot = fixtures::snapshot(&objects, "shop");
+        let app = fixtures::app(&snapshot, "svc/api");
+        let images = [("api".to_string(), "registry.example.com/api:9".to_string())];
+        let mut checks = fixtures::checks();
+        let refused = in_place(&app, &checks.context(fixtures::now()), &images)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "deploying to the live color blue of svc/api is refused by the built-in defaults (no BlueGreenPolicy); nothing was changed:\n  deny: BG009 immutable-live: Deployment api-blue runs the live color blue of svc/api; changing it in place (container api image registry.example.com/api:1.4 → registry.example.com/api:9) is a rolling update on live traffic; deploy to the idle color and promote it: kubectl bluegreen deploy svc/api --image api=registry.example.com/api:9"
+        );
+        for action in [Action::Warn, Action::Audit, Action::Off] {
+            checks.policy = checks.policy.with_action(RuleId::BG009, action);
+            assert!(
+                in_place(&app, &checks.context(fixtures::now()), &images).is_ok(),
+                "{action}"
+            );
+        }
     }
 }

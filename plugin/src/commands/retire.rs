@@ -5,6 +5,7 @@ use anyhow::Result;
 use jiff::Timestamp;
 use policy::finding::Findings;
 use policy::rules::warm_rollback;
+use policy::{App, Context, Finding};
 
 use crate::app_read::AppRead;
 use crate::cli::RetireArgs;
@@ -13,6 +14,21 @@ use crate::exit::{Outcome, Refused};
 use crate::output::print_line;
 use crate::owner::owned::check_scale;
 use crate::rollout;
+
+/// Judges scaling the idle color to zero by BG008 under the policy in force: a deny
+/// refuses (naming `--force`); what is allowed is printed and returned.
+pub fn check(app: &App<'_>, ctx: &Context<'_>) -> Result<Vec<Finding>, Refused> {
+    let mut findings = Findings::default();
+    warm_rollback::evaluate(app, &app.idle, Some(0), ctx, &mut findings);
+    let findings = findings.into_vec();
+    let what = format!("retiring {} of {}", app.idle.color, app.router.reference());
+    Refused::unless_allowed(&what, ctx.policy, &findings).map_err(|refused| {
+        Refused(format!(
+            "{refused}\n--force retires it anyway, unless the guard refuses"
+        ))
+    })?;
+    Ok(findings)
+}
 
 /// `retire APP [--force]`.
 pub async fn run(cluster: &Cluster, args: &RetireArgs) -> Result<Outcome> {
@@ -30,17 +46,7 @@ pub async fn run(cluster: &Cluster, args: &RetireArgs) -> Result<Outcome> {
     }
     if !args.force {
         let checks = read.checks(&cluster.namespace, None).await?;
-        let ctx = checks.context(Timestamp::now());
-        let mut findings = Findings::default();
-        warm_rollback::evaluate(&app, &app.idle, Some(0), &ctx, &mut findings);
-        let what = format!("retiring {} of {router}", app.idle.color);
-        Refused::unless_allowed(&what, &checks.policy, &findings.into_vec()).map_err(
-            |refused| {
-                Refused(format!(
-                    "{refused}\n--force retires it anyway, unless the guard refuses"
-                ))
-            },
-        )?;
+        check(&app, &checks.context(Timestamp::now()))?;
     }
     check_scale(cluster, app.idle.deployment, 0, args.owner.force_conflicts).await?;
     rollout::scale(cluster, &deployment, 0).await?;

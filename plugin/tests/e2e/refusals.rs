@@ -117,7 +117,7 @@ async fn deploy_refuses_the_live_color() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(
-            "BG009 immutable-live: blue (deployment/api-blue) is the live color of svc/api"
+            "deny: BG009 immutable-live: Deployment api-blue runs the live color blue of svc/api; changing it in place (container api image registry.example.com/api:1.4 → registry.example.com/api:9) is a rolling update on live traffic"
         ),
         "{run:?}"
     );

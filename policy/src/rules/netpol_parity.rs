@@ -7,7 +7,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 
 use crate::app::App;
-use crate::discovery::{label_selector_matches, template_labels};
+use crate::app::template_labels;
+use crate::discovery::label_selector_matches;
 use crate::finding::{Findings, ObjectRef, RuleId};
 use crate::rules::Context;
 use crate::snapshot::Snapshot;
