@@ -7,7 +7,12 @@ use serde_json::Value;
 fn review(body: &[u8]) -> Result<(Verdict, Value), String> {
     let mut answer = Vec::new();
     offline::run(body, &mut answer, &[], None)
-        .map(|verdict| (verdict, serde_json::from_slice(&answer).expect("the answer is JSON")))
+        .map(|verdict| {
+            (
+                verdict,
+                serde_json::from_slice(&answer).expect("the answer is JSON"),
+            )
+        })
         .map_err(|err| err.to_string())
 }
 
