@@ -8,24 +8,12 @@
 use bluegreen_e2e::Denial;
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::released::{Helm, bluegreen_as, helm};
+use bluegreen_e2e::e2e::released::{Helm, bluegreen, bluegreen_as, helm, service_api};
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CHART: &str = "tests/fixtures/seed-api-chart";
 const CI: &str = "system:serviceaccount:ci:deployer";
-
-/// `kubectl bluegreen ARGS` as the CI account.
-async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
-    bluegreen_as(cluster, Who::Ci, args).await
-}
-
-async fn service(cluster: &Cluster) -> Value {
-    cluster
-        .get("v1", "Service", "api")
-        .await
-        .expect("service api")
-}
 
 fn ok(out: &std::process::Output, what: &str) {
     assert_eq!(
@@ -77,12 +65,12 @@ fn refusal(cluster: &Cluster, writes: &str, after: &str) -> String {
 /// A promote is refused with exit 5 and changes nothing; `--dry-run` passes and names
 /// the way through the owner.
 async fn promote_is_refused_and_dry_run_passes(cluster: &Cluster, writes: &str, refused: &str) {
-    let before = service(cluster).await;
+    let before = service_api(cluster).await;
     let out = bluegreen(cluster, &["promote", "svc/api"]).await;
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_eq!(stderr(&out), refused);
     assert_eq!(
-        service(cluster).await,
+        service_api(cluster).await,
         before,
         "a refused promote writes nothing"
     );
@@ -101,7 +89,11 @@ async fn promote_is_refused_and_dry_run_passes(cluster: &Cluster, writes: &str, 
             through_helm(cluster, "green")
         )
     );
-    assert_eq!(service(cluster).await, before, "a dry run writes nothing");
+    assert_eq!(
+        service_api(cluster).await,
+        before,
+        "a dry run writes nothing"
+    );
 }
 
 /// `status svc/api`: its exit code and its Owner and Drift lines.
@@ -170,7 +162,7 @@ async fn helm_4_owns_the_switch_and_its_next_upgrade_conflicts_after_a_forced_on
             through_helm(&cluster, "green")
         )
     );
-    let switched = service(&cluster).await;
+    let switched = service_api(&cluster).await;
     assert_eq!(switched["spec"]["selector"]["color"], "green");
     let selector_owners: Vec<(&str, &str)> = switched["metadata"]["managedFields"]
         .as_array()
@@ -197,7 +189,7 @@ async fn helm_4_owns_the_switch_and_its_next_upgrade_conflicts_after_a_forced_on
         stderr(&out)
     );
     assert_eq!(
-        service(&cluster).await["spec"]["selector"]["color"],
+        service_api(&cluster).await["spec"]["selector"]["color"],
         "green"
     );
 
@@ -274,7 +266,7 @@ async fn helm_3_owns_the_switch_and_its_next_upgrade_puts_the_old_color_back() {
         )
     );
     assert_eq!(
-        service(&cluster).await["spec"]["selector"]["color"],
+        service_api(&cluster).await["spec"]["selector"]["color"],
         "green"
     );
     assert_eq!(
@@ -306,7 +298,10 @@ async fn helm_3_owns_the_switch_and_its_next_upgrade_puts_the_old_color_back() {
     )
     .await;
     ok(&out, "helm upgrade");
-    assert_eq!(service(&cluster).await["spec"]["selector"]["color"], "blue");
+    assert_eq!(
+        service_api(&cluster).await["spec"]["selector"]["color"],
+        "blue"
+    );
     // ... and the guard says so as it happens, to helm's user.
     assert!(
         stderr(&out).contains(&format!(
@@ -350,7 +345,7 @@ async fn init_on_owned_objects_prints_what_to_add_and_writes_nothing() {
             .await;
         ok(&out, "unlabel");
     }
-    let before = service(&cluster).await;
+    let before = service_api(&cluster).await;
     let out = bluegreen(&cluster, &["init", "svc/api"]).await;
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let ns = &cluster.namespace;
@@ -365,12 +360,12 @@ async fn init_on_owned_objects_prints_what_to_add_and_writes_nothing() {
         printed.contains("# svc/api: under metadata.labels (in a Helm template, the same line)\nmetadata:\n  labels:\n    bluegreen.dev/app: api\n"),
         "{printed}"
     );
-    assert_eq!(service(&cluster).await, before);
+    assert_eq!(service_api(&cluster).await, before);
 
     let out = bluegreen(&cluster, &["init", "svc/api", "--force-conflicts"]).await;
     ok(&out, "init --force-conflicts");
     assert_eq!(
-        service(&cluster).await["metadata"]["labels"]["bluegreen.dev/app"],
+        service_api(&cluster).await["metadata"]["labels"]["bluegreen.dev/app"],
         "api"
     );
 }
@@ -405,14 +400,14 @@ async fn an_argo_cd_owned_router_is_switched_through_git() {
     for color in ["api-blue", "api-green"] {
         cluster.set_rollout(color, 3).await;
     }
-    let before = service(&cluster).await;
+    let before = service_api(&cluster).await;
     let out = bluegreen(&cluster, &["promote", "svc/api"]).await;
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
         "error: svc/api is owned by Argo CD application shop-api (server-side apply), which sets .spec.selector: after a switch to green here, Argo CD application shop-api's next sync puts the old color back (at once with self-heal); nothing was changed.\nswitch through Git: change what renders .spec.selector of svc/api to green in Git, and let Argo CD application shop-api apply it\n(`kubectl bluegreen promote svc/api --dry-run` runs every check and the API server's dry run without writing)\n--force-conflicts switches here anyway, taking .spec.selector from Argo CD application shop-api\n"
     );
-    assert_eq!(service(&cluster).await, before);
+    assert_eq!(service_api(&cluster).await, before);
     let (code, lines) = status_lines(&cluster).await;
     assert_eq!(
         (code, lines),

@@ -7,7 +7,9 @@
 
 use bluegreen_e2e::e2e::apps;
 use bluegreen_e2e::e2e::guard::Guard;
-use bluegreen_e2e::e2e::released::{Helm, SWITCH, bluegreen_as, denied, helm, release, warm_blue};
+use bluegreen_e2e::e2e::released::{
+    Helm, SWITCH, bluegreen, denied, helm, release, service_api, warm_blue,
+};
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
@@ -15,21 +17,9 @@ use serde_json::{Value, json};
 
 const CI: &str = "system:serviceaccount:ci:deployer";
 
-/// `kubectl bluegreen ARGS` as the CI account.
-async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
-    bluegreen_as(cluster, Who::Ci, args).await
-}
-
-async fn service(cluster: &Cluster) -> Value {
-    cluster
-        .get("v1", "Service", "api")
-        .await
-        .expect("service api")
-}
-
 /// The record annotations of Service `api`.
 async fn record(cluster: &Cluster) -> (Option<String>, Option<String>, Vec<Value>) {
-    let service = service(cluster).await;
+    let service = service_api(cluster).await;
     let annotations = &service["metadata"]["annotations"];
     let text = |key: &str| annotations[key].as_str().map(str::to_string);
     let history = text("bluegreen.dev/history")
@@ -108,7 +98,7 @@ async fn writes_that_do_not_know_the_record_keep_it() {
     assert_eq!(recorded.1.as_deref(), Some("blue"));
 
     // The manifest as it is in Git, switched to green, without the record.
-    let mut manifest = service(&cluster).await;
+    let mut manifest = service_api(&cluster).await;
     let metadata = manifest["metadata"].as_object_mut().unwrap();
     metadata.retain(|key, _| key == "name" || key == "labels");
     manifest.as_object_mut().unwrap().remove("status");

@@ -25,6 +25,19 @@ pub async fn bluegreen_as(
         .expect("the plugin runs")
 }
 
+/// `kubectl bluegreen ARGS` as the CI account.
+pub async fn bluegreen(cluster: &Cluster, args: &[&str]) -> std::process::Output {
+    bluegreen_as(cluster, super::Who::Ci, args).await
+}
+
+/// Service `api` as stored now.
+pub async fn service_api(cluster: &Cluster) -> Value {
+    cluster
+        .get("v1", "Service", "api")
+        .await
+        .expect("service api")
+}
+
 /// A Helm major version the scenarios drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Helm {
