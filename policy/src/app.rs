@@ -151,6 +151,15 @@ impl<'a> Router<'a> {
         }
     }
 
+    /// The name of the app this router switches: its `bluegreen.dev/app` label, or its
+    /// own name.
+    pub fn app_name(&self) -> String {
+        self.labels()
+            .get(APP_LABEL)
+            .cloned()
+            .unwrap_or_else(|| self.name())
+    }
+
     /// `svc/api` or `httproute/myapp`.
     pub fn reference(&self) -> RouterRef {
         RouterRef {

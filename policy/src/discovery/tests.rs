@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::rule::RuleId;
 use crate::rules::fixtures::{BLUE_IMAGE, Fixture, deployment, route, service};
 use crate::snapshot::Object;
 
