@@ -83,6 +83,16 @@ impl Samples {
         self.cpu.div_f64(self.latencies.len() as f64)
     }
 
+    /// `p50 µs | p99 ms | max ms`: the latency cells of the stress modes' tables.
+    fn latency_cells(&self) -> String {
+        format!(
+            "{:.0} µs | {:.1} ms | {:.1} ms",
+            self.at(0.50).as_secs_f64() * 1e6,
+            self.at(0.99).as_secs_f64() * 1e3,
+            self.at(1.0).as_secs_f64() * 1e3
+        )
+    }
+
     fn throughput(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -640,7 +650,16 @@ fn saturation(bench: &Bench) {
         for (name, review) in common::scenarios() {
             let body = review.to_string().into_bytes();
             for (_, server) in &servers {
-                load(&bench.client, &pool, &server.url, &body, start, Duration::from_secs(1), &mut Samples::default()).await;
+                load(
+                    &bench.client,
+                    &pool,
+                    &server.url,
+                    &body,
+                    start,
+                    Duration::from_secs(1),
+                    &mut Samples::default(),
+                )
+                .await;
             }
             let mut best = [0u64; 2];
             let mut rate = start;
@@ -650,7 +669,16 @@ fn saturation(bench: &Bench) {
                     let at = (offset + (rate / step) as usize) % servers.len();
                     let (target, server) = &servers[at];
                     let mut samples = Samples::default();
-                    load(&bench.client, &pool, &server.url, &body, rate, slice, &mut samples).await;
+                    load(
+                        &bench.client,
+                        &pool,
+                        &server.url,
+                        &body,
+                        rate,
+                        slice,
+                        &mut samples,
+                    )
+                    .await;
                     samples.latencies.sort();
                     let answered = samples.latencies.len() as f64;
                     let sustained = samples.errors == 0
@@ -662,10 +690,8 @@ fn saturation(bench: &Bench) {
                         any = true;
                     }
                     println!(
-                        "| {name} | {rate} /s | {target} | {:.0} µs | {:.1} ms | {:.1} ms | {:.0} /s | {} | {} |",
-                        samples.at(0.50).as_secs_f64() * 1e6,
-                        samples.at(0.99).as_secs_f64() * 1e3,
-                        samples.at(1.0).as_secs_f64() * 1e3,
+                        "| {name} | {rate} /s | {target} | {} | {:.0} /s | {} | {} |",
+                        samples.latency_cells(),
                         samples.throughput(),
                         samples.errors,
                         if sustained { "yes" } else { "no" },
@@ -730,13 +756,11 @@ fn sustain(bench: &Bench) {
             if (second + 1) % 10 == 0 {
                 window.latencies.sort();
                 println!(
-                    "| {} s | {:.1} MiB | {} | {:.0} µs | {:.1} ms | {:.1} ms | {} |",
+                    "| {} s | {:.1} MiB | {} | {} | {} |",
                     second + 1,
                     resident_mib_of(guard.child.id()),
                     sockets_of(guard.child.id()),
-                    window.at(0.50).as_secs_f64() * 1e6,
-                    window.at(0.99).as_secs_f64() * 1e3,
-                    window.at(1.0).as_secs_f64() * 1e3,
+                    window.latency_cells(),
                     window.errors
                 );
                 all.errors += window.errors;
@@ -868,10 +892,8 @@ fn storm_row(
     });
     all.latencies.sort();
     println!(
-        "| {server_name} | {reader} | {:.0} µs | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} /s | {} | {} | {} |",
-        all.at(0.50).as_secs_f64() * 1e6,
-        all.at(0.99).as_secs_f64() * 1e3,
-        all.at(1.0).as_secs_f64() * 1e3,
+        "| {server_name} | {reader} | {} | {:.1} ms | {:.0} /s | {} | {} | {} |",
+        all.latency_cells(),
         worst_p99.as_secs_f64() * 1e3,
         slowest,
         all.errors,

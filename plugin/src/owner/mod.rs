@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+use serde_json::Value;
 
 /// Helm's release annotations.
 pub const HELM_RELEASE_NAME: &str = "meta.helm.sh/release-name";
@@ -192,7 +193,13 @@ fn tool(meta: &ObjectMeta) -> Option<Tool> {
     let empty = BTreeMap::new();
     let labels = meta.labels.as_ref().unwrap_or(&empty);
     let annotations = meta.annotations.as_ref().unwrap_or(&empty);
-    let namespace = || meta.namespace.clone().unwrap_or_default();
+    // A tool's namespace marker, else the object's own namespace.
+    let namespace = |markers: &BTreeMap<String, String>, key: &str| {
+        markers
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| meta.namespace.clone().unwrap_or_default())
+    };
     if let Some(application) = annotations
         .get(ARGOCD_TRACKING_ID)
         .and_then(|id| id.split_once(':'))
@@ -203,28 +210,19 @@ fn tool(meta: &ObjectMeta) -> Option<Tool> {
     if let Some(name) = labels.get(FLUX_KUSTOMIZATION_NAME) {
         return Some(Tool::FluxKustomization {
             name: name.clone(),
-            namespace: labels
-                .get(FLUX_KUSTOMIZATION_NAMESPACE)
-                .cloned()
-                .unwrap_or_else(namespace),
+            namespace: namespace(labels, FLUX_KUSTOMIZATION_NAMESPACE),
         });
     }
     if let Some(name) = labels.get(FLUX_HELMRELEASE_NAME) {
         return Some(Tool::FluxHelmRelease {
             name: name.clone(),
-            namespace: labels
-                .get(FLUX_HELMRELEASE_NAMESPACE)
-                .cloned()
-                .unwrap_or_else(namespace),
+            namespace: namespace(labels, FLUX_HELMRELEASE_NAMESPACE),
         });
     }
     if let Some(release) = annotations.get(HELM_RELEASE_NAME) {
         return Some(Tool::Helm {
             release: release.clone(),
-            namespace: annotations
-                .get(HELM_RELEASE_NAMESPACE)
-                .cloned()
-                .unwrap_or_else(namespace),
+            namespace: namespace(annotations, HELM_RELEASE_NAMESPACE),
         });
     }
     // The instance label alone is every Helm chart's convention too: it names Argo CD
@@ -298,6 +296,33 @@ impl Field {
         field.path.push("f:image".to_string());
         field.shown = format!("{}[name={container}].image", field.shown);
         field
+    }
+
+    /// Whether `object` (a manifest as JSON) sets the field: the same path walked in the
+    /// object, a `k:{...}` key naming the list item whose fields match.
+    pub fn is_set_in(&self, object: &Value) -> bool {
+        let mut node = object;
+        for key in &self.path {
+            let next = match (key.strip_prefix("f:"), key.strip_prefix("k:")) {
+                (Some(name), _) => node.get(name),
+                (_, Some(item)) => {
+                    let Ok(Value::Object(wanted)) = serde_json::from_str::<Value>(item) else {
+                        return false;
+                    };
+                    node.as_array().into_iter().flatten().find(|candidate| {
+                        wanted
+                            .iter()
+                            .all(|(name, value)| candidate.get(name) == Some(value))
+                    })
+                }
+                _ => None,
+            };
+            match next {
+                Some(next) => node = next,
+                None => return false,
+            }
+        }
+        !node.is_null()
     }
 }
 

@@ -2,12 +2,13 @@
 //! fields the plugin writes (read from the Helm release where there is one), what the
 //! owner's next write does to a change made here, and how to make the change through it.
 
+use gateway_api::apis::standard::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
-use policy::App;
 use policy::app::RouterKind;
+use policy::{App, discovery};
 use serde_json::Value;
 
 use super::helm::{self, Release};
@@ -76,9 +77,9 @@ impl Owned {
 
     /// Whether the owner sets `field`: the release's manifest says where it was read,
     /// else managedFields; an owner with nothing to tell by is taken to set it.
-    pub fn sets(&self, kind: &str, field: &Field, rendered: impl Fn(&Value) -> bool) -> bool {
+    pub fn sets(&self, kind: &str, field: &Field) -> bool {
         match self.rendered(kind) {
-            Some(object) => rendered(&object),
+            Some(object) => field.is_set_in(&object),
             None => self.owner.sets(&self.meta, field).unwrap_or(true),
         }
     }
@@ -199,15 +200,6 @@ impl Owned {
     }
 }
 
-/// Whether a rendered Deployment sets container `name`'s image.
-fn renders_image(deployment: &Value, name: &str) -> bool {
-    deployment["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|container| container["name"] == name && !container["image"].is_null())
-}
-
 /// Refuses setting `images` (container, image) on `color`'s Deployment when a tool owns
 /// them, unless `force`; says how to roll the color out through the owner instead.
 pub async fn check_deploy(
@@ -222,22 +214,17 @@ pub async fn check_deploy(
     };
     let owned_images: Vec<&(String, String)> = images
         .iter()
-        .filter(|(container, _)| {
-            owned.sets("Deployment", &Field::image(container), |rendered| {
-                renders_image(rendered, container)
-            })
-        })
+        .filter(|(container, _)| owned.sets("Deployment", &Field::image(container)))
         .collect();
     let Some((container, image)) = owned_images.first() else {
         return Ok(());
     };
+    let images_now = policy::app::deployment_images(deployment);
     let current = |name: &str| {
-        deployment
-            .spec
-            .as_ref()
-            .and_then(|spec| spec.template.spec.as_ref())
-            .and_then(|pod| pod.containers.iter().find(|c| c.name == name))
-            .and_then(|c| c.image.clone())
+        images_now
+            .iter()
+            .find(|(container, _)| *container == name)
+            .map(|(_, image)| image.to_string())
             .unwrap_or_default()
     };
     let field = Field::image(container);
@@ -292,9 +279,7 @@ pub async fn check_scale(
         return Ok(());
     };
     let field = Field::replicas();
-    if !owned.sets("Deployment", &field, |rendered| {
-        !rendered["spec"]["replicas"].is_null()
-    }) {
+    if !owned.sets("Deployment", &field) {
         return Ok(());
     }
     let current = deployment
@@ -333,22 +318,15 @@ fn rendered_color(app: &App<'_>, router: &Value) -> Option<String> {
             .as_str()
             .map(str::to_string),
         RouterKind::HttpRoute => {
-            let serving = |service: Option<&str>| {
-                let service = service?;
-                router["spec"]["rules"]
-                    .as_array()?
-                    .iter()
-                    .flat_map(|rule| rule["backendRefs"].as_array().into_iter().flatten())
-                    .any(|backend| {
-                        backend["name"] == service && backend["weight"].as_i64().unwrap_or(1) > 0
-                    })
-                    .then_some(())
-            };
+            let route: HttpRoute = serde_json::from_value(router.clone()).ok()?;
+            let backends = discovery::backend_refs(&route, &app.namespace);
+            let serving = |name: &str| backends.iter().any(|(n, weight)| n == name && *weight > 0);
             let colors: Vec<&str> = [&app.live, &app.idle]
                 .into_iter()
                 .filter(|side| {
-                    let name = side.service.and_then(|s| s.metadata.name.as_deref());
-                    serving(name).is_some()
+                    side.service
+                        .and_then(|s| s.metadata.name.as_deref())
+                        .is_some_and(serving)
                 })
                 .map(|side| side.color)
                 .collect();
@@ -383,15 +361,8 @@ impl OwnedRouter {
     /// `owned` as the owner of `app`'s switch, when it sets the switch field.
     pub fn of(owned: Owned, app: &App<'_>) -> Option<Self> {
         let field = switch_field(app);
-        let kind = match app.router.reference().kind {
-            RouterKind::Service => "Service",
-            RouterKind::HttpRoute => "HTTPRoute",
-        };
-        let renders_field = |router: &Value| match app.router.reference().kind {
-            RouterKind::Service => !router["spec"]["selector"].is_null(),
-            RouterKind::HttpRoute => !router["spec"]["rules"].is_null(),
-        };
-        if !owned.sets(kind, &field, renders_field) {
+        let kind = app.router.kind().kind();
+        if !owned.sets(kind, &field) {
             return None;
         }
         let renders = owned
@@ -433,12 +404,15 @@ impl OwnedRouter {
         }
     }
 
+    /// The color the owner's next write puts back: what its release renders, when known.
+    fn back(&self) -> String {
+        self.renders
+            .clone()
+            .unwrap_or_else(|| "the old color".into())
+    }
+
     /// Why a switch to `to` here is refused: what the owner's next write does then.
     pub fn refusal(&self, to: &str) -> String {
-        let back = self
-            .renders
-            .clone()
-            .unwrap_or_else(|| "the old color".into());
         let through = format!(
             "{}\n(`kubectl bluegreen promote {} --dry-run` runs every check and the API server's dry run without writing)",
             self.switch_through(to),
@@ -447,7 +421,7 @@ impl OwnedRouter {
         self.owned.refusal(
             &format!("a switch to {to}"),
             &self.field,
-            &back,
+            &self.back(),
             &through,
             "switches here anyway",
         )
@@ -459,13 +433,9 @@ impl OwnedRouter {
         if self.renders.as_deref() == Some(to) {
             return None;
         }
-        let back = self
-            .renders
-            .clone()
-            .unwrap_or_else(|| "the old color".into());
         Some(
             self.owned
-                .after_forced(&self.field, &back, &self.switch_through(to)),
+                .after_forced(&self.field, &self.back(), &self.switch_through(to)),
         )
     }
 

@@ -171,6 +171,26 @@ fn managed_fields_tell_which_fields_the_owner_sets() {
     );
 }
 
+#[test]
+fn a_rendered_manifest_tells_which_fields_the_owner_sets() {
+    let deployment = json!({"spec": {
+        "selector": {"matchLabels": {"app": "api"}},
+        "template": {"spec": {"containers": [
+            {"name": "sidecar"},
+            {"name": "api", "image": "registry.example.com/api:1.5"},
+        ]}},
+    }});
+    assert!(Field::image("api").is_set_in(&deployment));
+    // A container without an image, and one the chart does not render.
+    assert!(!Field::image("sidecar").is_set_in(&deployment));
+    assert!(!Field::image("worker").is_set_in(&deployment));
+    // No replicas: the HPA's.
+    assert!(!Field::replicas().is_set_in(&deployment));
+    let service = json!({"spec": {"selector": {"app": "api", "color": "blue"}}});
+    assert!(Field::service_selector().is_set_in(&service));
+    assert!(!Field::route_rules().is_set_in(&service));
+}
+
 const SERVICE_TEMPLATE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\nspec:\n  selector:\n    app: api\n    color: {{ .Values.liveColor }}\n";
 
 /// A release Secret as Helm writes it: the release JSON gzipped, then base64.
