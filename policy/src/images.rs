@@ -13,14 +13,19 @@ pub enum ImageVerdict {
         /// Which trusted key verified it.
         key: String,
     },
-    /// No cosign signature artifact exists for the digest.
+    /// No cosign signature exists for the digest, in either layout.
     Unsigned,
-    /// Signed, but by none of the trusted keys.
-    UntrustedKey,
+    /// Signed, but no signature found is by a trusted key.
+    Untrusted {
+        /// Every signature found for the digest, where it was and why it was not accepted.
+        rejected: Vec<RejectedSignature>,
+    },
     /// The signed payload names another digest.
     DigestMismatch {
         /// The digest the payload names.
         payload_digest: String,
+        /// Where that signature was found.
+        layout: SignatureLayout,
     },
     /// The registry could not be asked in time.
     Unreachable {
@@ -39,6 +44,73 @@ pub enum ImageVerdict {
         /// Why it does not parse.
         reason: String,
     },
+}
+
+/// Where cosign stores a signature of an image, in the image's own repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignatureLayout {
+    /// The legacy layout (cosign 2, and cosign 3 with `--new-bundle-format=false`):
+    /// simple-signing layers of the artifact tagged `sha256-<digest>.sig`.
+    SigTag,
+    /// cosign 3's default: a Sigstore bundle (v0.3) stored as an OCI 1.1 artifact whose
+    /// `subject` is the image, found through the registry's referrers API or, on a
+    /// registry without one, the referrers tag `sha256-<digest>`.
+    Bundle,
+}
+
+impl std::fmt::Display for SignatureLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignatureLayout::SigTag => "a legacy .sig signature",
+            SignatureLayout::Bundle => "a Sigstore bundle (OCI referrer)",
+        })
+    }
+}
+
+/// A signature found for an image's digest that BG006 did not accept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedSignature {
+    /// Where it was found.
+    pub layout: SignatureLayout,
+    /// Why it was not accepted.
+    pub rejection: Rejection,
+}
+
+/// Why a signature found for an image's digest was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Made with a key that is none of the trusted keys.
+    UnknownKey {
+        /// The key hint the bundle gives (cosign: base64 SHA-256 of the public key's DER);
+        /// unauthenticated, shown only to help find the key. The legacy layout has none.
+        hint: Option<String>,
+    },
+    /// A keyless signature (a Fulcio certificate), which trusted keys cannot verify.
+    Keyless,
+    /// Not a signature BG006 can check.
+    Unreadable {
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for RejectedSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layout = self.layout;
+        match &self.rejection {
+            Rejection::UnknownKey { hint: Some(hint) } => {
+                write!(f, "{layout} by an untrusted key (hint {hint})")
+            }
+            Rejection::UnknownKey { hint: None } => write!(f, "{layout} by an untrusted key"),
+            Rejection::Keyless => write!(
+                f,
+                "{layout} made keyless (Fulcio certificate), which no trusted key verifies"
+            ),
+            Rejection::Unreadable { reason } => {
+                write!(f, "{layout} that cannot be read ({reason})")
+            }
+        }
+    }
 }
 
 /// Verdicts by image reference, exactly as written in the pod template.

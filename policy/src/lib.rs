@@ -28,7 +28,7 @@ pub use app::{App, ColorSide, Router};
 pub use crd::{BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet};
 pub use discovery::{DiscoveryError, discover, discover_router, find_router};
 pub use finding::{Finding, ObjectRef};
-pub use images::{ImageVerdict, ImageVerdicts};
+pub use images::{ImageVerdict, ImageVerdicts, RejectedSignature, Rejection, SignatureLayout};
 pub use review::{Change, review};
 pub use rule::{Action, RuleId};
 pub use rules::{Context, Requester, check_app, check_switch};

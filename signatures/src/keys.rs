@@ -1,10 +1,10 @@
-//! The trusted keys of a BlueGreenPolicy: as sigstore verifiers, and as the
+//! The trusted keys of a BlueGreenPolicy: as sigstore verification keys, and as the
 //! fingerprint a cached verdict is filed under.
 
 use std::hash::{BuildHasher, RandomState};
 
 use policy::crd::TrustedKey;
-use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
+use sigstore::crypto::{CosignVerificationKey, Signature};
 
 use crate::error::{Error, Result};
 
@@ -15,34 +15,56 @@ pub fn check_keys(keys: &[TrustedKey]) -> Result<()> {
     keys.iter().try_for_each(|key| parse(key).map(drop))
 }
 
-fn parse(key: &TrustedKey) -> Result<PublicKeyVerifier> {
+fn parse(key: &TrustedKey) -> Result<CosignVerificationKey> {
     // The scheme (ECDSA P-256 for `cosign generate-key-pair`, also P-384, RSA, Ed25519)
     // is taken from the key itself.
-    PublicKeyVerifier::try_from(key.public_key.trim().as_bytes()).map_err(|e| Error::InvalidKey {
-        name: key.name.clone(),
-        reason: e.to_string(),
+    CosignVerificationKey::try_from_pem(key.public_key.trim().as_bytes()).map_err(|e| {
+        Error::InvalidKey {
+            name: key.name.clone(),
+            reason: e.to_string(),
+        }
     })
 }
 
-/// The usable keys as sigstore verification constraints, by name in a fixed order so
-/// that the key a verdict names does not depend on the policy's ordering. Keys that
-/// do not parse are skipped with a warning: they cannot have signed anything.
-///
-/// Boxed per verification rather than stored: `verify_constraints` wants
-/// `Box<dyn VerificationConstraint>`, which is not `Send`, and verification futures
-/// must be.
-pub(crate) fn verifiers(keys: &[TrustedKey]) -> Vec<(&str, Box<dyn VerificationConstraint>)> {
-    let mut keys: Vec<&TrustedKey> = keys.iter().collect();
-    keys.sort_by(|a, b| a.name.cmp(&b.name));
-    keys.into_iter()
-        .filter_map(|key| match parse(key) {
-            Ok(verifier) => Some((key.name.as_str(), Box::new(verifier) as Box<_>)),
-            Err(err) => {
-                tracing::warn!(%err, "ignoring a trusted key");
-                None
-            }
+/// The usable trusted keys, by name in a fixed order so that the key a verdict names
+/// does not depend on the policy's ordering. Keys that do not parse are skipped with a
+/// warning: they cannot have signed anything.
+pub(crate) struct TrustedKeys<'a>(Vec<(&'a str, CosignVerificationKey)>);
+
+impl<'a> TrustedKeys<'a> {
+    pub(crate) fn new(keys: &'a [TrustedKey]) -> Self {
+        let mut keys: Vec<&TrustedKey> = keys.iter().collect();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        Self(
+            keys.into_iter()
+                .filter_map(|key| match parse(key) {
+                    Ok(verification_key) => Some((key.name.as_str(), verification_key)),
+                    Err(err) => {
+                        tracing::warn!(%err, "ignoring a trusted key");
+                        None
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The name of the first trusted key whose signature `signature` is over `message`
+    /// (sigstore's check: the scheme of the key, the message hashed as that scheme says).
+    pub(crate) fn signer_of(&self, message: &[u8], signature: Signature<'_>) -> Option<&'a str> {
+        self.0.iter().find_map(|(name, key)| {
+            key.verify_signature(signature_copy(&signature), message)
+                .is_ok()
+                .then_some(*name)
         })
-        .collect()
+    }
+}
+
+/// `Signature` is not `Clone`; it is two borrowed variants.
+fn signature_copy<'s>(signature: &Signature<'s>) -> Signature<'s> {
+    match signature {
+        Signature::Raw(bytes) => Signature::Raw(bytes),
+        Signature::Base64Encoded(bytes) => Signature::Base64Encoded(bytes),
+    }
 }
 
 /// Identifies a key set (names and keys, in any order) for the verdict cache, so a
@@ -101,6 +123,10 @@ mod tests {
                 .starts_with("trusted key release is not a valid public key"),
             "{err}"
         );
-        assert!(verifiers(&[key("release", "not a pem")]).is_empty());
+        assert!(
+            TrustedKeys::new(&[key("release", "not a pem")])
+                .0
+                .is_empty()
+        );
     }
 }

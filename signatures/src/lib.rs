@@ -1,16 +1,26 @@
 //! Cosign signature verification of container images, for BG006 signed-images.
 //!
 //! The guard and the plugin share one [`Verifier`]: it checks that an image pinned by
-//! digest has a cosign signature artifact (`sha256-<digest>.sig` in the image's
-//! repository) whose simple-signing payload names that digest and whose signature
-//! verifies with one of the BlueGreenPolicy's trusted keys, and turns every outcome
-//! into a [`policy::ImageVerdict`]. Verdicts are cached by digest and key set for a
-//! TTL, so a switch looks them up ([`Verifier::cached`]) without asking the registry.
+//! digest has a cosign signature, in either of the layouts cosign writes, that names
+//! that digest and verifies with one of the BlueGreenPolicy's trusted keys, and turns
+//! every outcome into a [`policy::ImageVerdict`]:
 //!
-//! sigstore-rs does the cosign parts (payload type, signature layers,
-//! `verify_constraints` with `PublicKeyVerifier`); `oci-client` talks to registries.
-//! The `registry` module says why the fetch is done here rather than by sigstore's
-//! client.
+//! - cosign 3's default (`bundle` module): a Sigstore bundle v0.3 stored as an OCI 1.1
+//!   referrer of the image, found through the registry's referrers API or its
+//!   referrers tag `sha256-<digest>`;
+//! - the legacy layout (`legacy` module): simple-signing layers tagged
+//!   `sha256-<digest>.sig`.
+//!
+//! Both are fetched at once. Verdicts are cached by digest and key set for a TTL, so a
+//! switch looks them up ([`Verifier::cached`]) without asking the registry.
+//!
+//! sigstore-rs does the cosign parts it has public (simple-signing payloads, the bundle
+//! types, the signature check with `CosignVerificationKey`); `oci-client` talks to
+//! registries. The `registry` module says why the fetch is done here rather than by
+//! sigstore's client, the `bundle` module why bundles are not verified by sigstore's
+//! bundle verifier. Keyless signatures (a Fulcio certificate) in either layout are
+//! recognised and refused as such ([`policy::Rejection::Keyless`]) until identity
+//! verification is wired in where the `legacy` and `bundle` modules say.
 //!
 //! ```no_run
 //! # async fn example(keys: &[policy::crd::TrustedKey]) -> signatures::Result<()> {
@@ -30,11 +40,13 @@
 //! # Ok(()) }
 //! ```
 
+mod bundle;
 mod cache;
 mod config;
 mod credentials;
 mod error;
 mod keys;
+mod legacy;
 mod reference;
 mod registry;
 mod verify;

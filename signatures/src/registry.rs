@@ -1,6 +1,13 @@
 //! The registry side of verification, over `oci-client` (the OCI client sigstore
-//! itself uses): fetch cosign's signature artifact, resolve a tag, and say in words
-//! why a registry could not be asked.
+//! itself uses): fetch cosign's signature artifacts in both layouts, resolve a tag, and
+//! say in words why a registry could not be asked.
+//!
+//! Bundles are found with `oci-client`'s `pull_referrers`, which asks the OCI 1.1
+//! referrers API (`GET /v2/<name>/referrers/<digest>?artifactType=…`) and, on the 404 a
+//! registry without that API answers, reads the referrers tag schema (an image index
+//! tagged `sha256-<digest>`), as the distribution spec prescribes. It does not say
+//! which of the two answered, so verdicts name the layout (bundle or `.sig`), not the
+//! discovery path; and it reads a 4xx answer on the referrers tag as "no referrers".
 //!
 //! Why not sigstore's `Client::trusted_signature_layers`: it logs and drops every
 //! failure while fetching the `.sig` artifact, and drops layers whose payload names
@@ -10,12 +17,17 @@
 //! is what it does for the `.sig` tag (manifest, then the simple-signing layers), with
 //! the failures kept.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures::future::try_join_all;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{ImageIndexEntry, OciDescriptor};
+use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use crate::bundle::{BUNDLE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SIGN_PREDICATE_TYPE};
 use crate::config::VerifierConfig;
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
@@ -24,16 +36,21 @@ use crate::error::{Error, Result};
 /// constant private).
 pub(crate) const SIMPLE_SIGNING_MEDIA_TYPE: &str =
     "application/vnd.dev.cosign.simplesigning.v1+json";
-/// The layer annotation holding the base64 signature of the payload.
-pub(crate) const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// A simple-signing payload is a few hundred bytes; a larger layer is not read.
 const MAX_PAYLOAD_BYTES: i64 = 64 * 1024;
+/// A bundle is a few kilobytes (a certificate chain and a log entry at most).
+const MAX_BUNDLE_BYTES: i64 = 256 * 1024;
+/// Bundle referrers read per image: signatures and attestations share the artifact
+/// type, and a registry's list is not bounded by anything else.
+const MAX_BUNDLE_REFERRERS: usize = 16;
 
 /// One simple-signing layer of a `.sig` artifact, digest-checked by `oci-client`.
 pub(crate) struct SignedPayload {
     pub(crate) layer_digest: String,
     pub(crate) payload: Vec<u8>,
-    pub(crate) signature: Option<String>,
+    /// The layer's annotations: the signature, and a keyless signature's certificate,
+    /// chain and Rekor bundle.
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// An OCI client with credentials, counting the requests it makes.
@@ -71,6 +88,10 @@ impl Registry {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn auth(&self, reference: &Reference) -> RegistryAuth {
+        self.credentials.for_registry(reference.resolve_registry())
+    }
+
     /// The simple-signing layers of the cosign artifact at `signature_ref`, or `None`
     /// when there is no such artifact (the image is unsigned). `Err` says why the
     /// registry could not be asked.
@@ -78,9 +99,7 @@ impl Registry {
         &self,
         signature_ref: &Reference,
     ) -> Result<Option<Vec<SignedPayload>>, String> {
-        let auth = self
-            .credentials
-            .for_registry(signature_ref.resolve_registry());
+        let auth = self.auth(signature_ref);
         self.count();
         let manifest = match self.client.pull_image_manifest(signature_ref, &auth).await {
             Ok((manifest, _digest)) => manifest,
@@ -105,25 +124,122 @@ impl Registry {
             payloads.push(SignedPayload {
                 layer_digest: layer.digest.clone(),
                 payload,
-                signature: layer
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-                    .cloned(),
+                annotations: layer.annotations.clone().unwrap_or_default(),
             });
         }
         Ok(Some(payloads))
     }
 
+    /// The Sigstore bundles stored as OCI referrers of `image` (pinned by `digest`):
+    /// through the referrers API, or the referrers tag where the registry has none.
+    /// Referrers whose annotation names another predicate type (attestations) are not
+    /// read. `Err` says why the registry could not be asked.
+    pub(crate) async fn bundles(
+        &self,
+        image: &Reference,
+        digest: &str,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let subject = by_digest(image, digest);
+        let auth = self.auth(&subject);
+        // `pull_referrers` takes no credentials: it uses the client's stored ones.
+        self.client
+            .store_auth_if_needed(subject.resolve_registry(), &auth)
+            .await;
+        self.count();
+        let index = self
+            .client
+            .pull_referrers(&subject, Some(BUNDLE_MEDIA_TYPE))
+            .await
+            .map_err(|e| describe(&e))?;
+        // The artifactType filter is optional for a registry: filter again.
+        let signatures: Vec<&ImageIndexEntry> = index
+            .manifests
+            .iter()
+            .filter(|entry| entry.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE))
+            .filter(|entry| {
+                entry
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(PREDICATE_TYPE_ANNOTATION))
+                    .is_none_or(|predicate| predicate == SIGN_PREDICATE_TYPE)
+            })
+            .collect();
+        if signatures.len() > MAX_BUNDLE_REFERRERS {
+            tracing::warn!(%subject, found = signatures.len(), read = MAX_BUNDLE_REFERRERS, "reading only the first bundle referrers");
+        }
+        let bundles = try_join_all(
+            signatures
+                .into_iter()
+                .take(MAX_BUNDLE_REFERRERS)
+                .map(|entry| self.bundle_of(&subject, digest, &entry.digest, &auth)),
+        )
+        .await?;
+        Ok(bundles.into_iter().flatten().collect())
+    }
+
+    /// The bundle layers of one referrer manifest, if its `subject` is the image (the
+    /// referrers tag is an ordinary tag anyone with push access can point anywhere).
+    async fn bundle_of(
+        &self,
+        subject: &Reference,
+        digest: &str,
+        referrer: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let reference = by_digest(subject, referrer);
+        self.count();
+        let manifest = match self.client.pull_image_manifest(&reference, auth).await {
+            Ok((manifest, _digest)) => manifest,
+            // Listed, then deleted: nothing to verify.
+            Err(err) if is_not_found(&err) => return Ok(Vec::new()),
+            Err(err) => return Err(describe(&err)),
+        };
+        if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest) {
+            tracing::warn!(%reference, "skipping a bundle referrer whose subject is not the image");
+            return Ok(Vec::new());
+        }
+        let mut bundles = Vec::new();
+        for layer in manifest.layers.iter().filter(|l| is_bundle_layer(l)) {
+            let mut bundle = Vec::new();
+            self.count();
+            self.client
+                .pull_blob(&reference, layer, &mut bundle)
+                .await
+                .map_err(|e| describe(&e))?;
+            bundles.push(bundle);
+        }
+        Ok(bundles)
+    }
+
     /// The digest a tag points at now (a HEAD request, as `crane digest` does).
     pub(crate) async fn resolve(&self, reference: &Reference) -> Result<String, String> {
-        let auth = self.credentials.for_registry(reference.resolve_registry());
+        let auth = self.auth(reference);
         self.count();
         self.client
             .fetch_manifest_digest(reference, &auth)
             .await
             .map_err(|e| describe(&e))
     }
+}
+
+/// `digest` in the repository of `reference`.
+fn by_digest(reference: &Reference, digest: &str) -> Reference {
+    Reference::with_digest(
+        reference.registry().to_string(),
+        reference.repository().to_string(),
+        digest.to_string(),
+    )
+}
+
+fn is_bundle_layer(layer: &OciDescriptor) -> bool {
+    if layer.media_type != BUNDLE_MEDIA_TYPE {
+        return false;
+    }
+    if layer.size > MAX_BUNDLE_BYTES {
+        tracing::warn!(layer = %layer.digest, size = layer.size, "skipping an oversized bundle layer");
+        return false;
+    }
+    true
 }
 
 /// Whether the registry answered "no such manifest" (or repository).

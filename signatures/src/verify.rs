@@ -1,5 +1,5 @@
-//! The verifier: cache first, then the registry within a time budget, then sigstore's
-//! signature check against the policy's trusted keys.
+//! The verifier: cache first, then the registry (both layouts at once) within a time
+//! budget, then the signature check against the policy's trusted keys.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use policy::crd::TrustedKey;
-use policy::{ImageVerdict, ImageVerdicts};
-use sigstore::cosign::{SignatureLayer, simple_signing::SimpleSigning, verify_constraints};
+use policy::{ImageVerdict, ImageVerdicts, RejectedSignature, Rejection, SignatureLayout};
 use tokio::time::{Instant, timeout_at};
 
 use crate::cache::VerdictCache;
 use crate::config::VerifierConfig;
 use crate::error::Result;
-use crate::keys::{Fingerprinter, verifiers};
+use crate::keys::{Fingerprinter, TrustedKeys};
 use crate::reference::{ImageRef, cache_key, pinned_form, registry_of, signature_ref};
 use crate::registry::{Registry, SignedPayload};
+use crate::{bundle, legacy};
 
 /// Verifies cosign signatures of container images for BG006 and remembers the results.
 ///
@@ -170,23 +170,39 @@ impl Verifier {
         if let Some(verdict) = self.lookup(key.clone(), key_set) {
             return verdict;
         }
-        let fetched = timeout_at(
-            deadline,
-            self.registry
-                .signatures(&signature_ref(&reference, &digest)),
-        )
+        // Both layouts at once: an image may carry either, or both.
+        let sig_tag = signature_ref(&reference, &digest);
+        let fetched = timeout_at(deadline, async {
+            futures::join!(
+                self.registry.signatures(&sig_tag),
+                self.registry.bundles(&reference, &digest),
+            )
+        })
         .await;
+        let unreachable = |reason| ImageVerdict::Unreachable {
+            registry: registry_of(&reference).to_string(),
+            reason,
+        };
         let verdict = match fetched {
-            Err(_elapsed) => ImageVerdict::Unreachable {
-                registry: registry_of(&reference).to_string(),
-                reason: format!("no answer within {budget:?}"),
-            },
-            Ok(Err(reason)) => ImageVerdict::Unreachable {
-                registry: registry_of(&reference).to_string(),
-                reason,
-            },
-            Ok(Ok(None)) => ImageVerdict::Unsigned,
-            Ok(Ok(Some(payloads))) => judge(&digest, payloads, keys),
+            Err(_elapsed) => unreachable(format!("no answer within {budget:?}")),
+            Ok((legacy_layers, bundles)) => {
+                let verdict = judge(
+                    &digest,
+                    legacy_layers
+                        .as_ref()
+                        .ok()
+                        .and_then(Option::as_deref)
+                        .unwrap_or_default(),
+                    bundles.as_deref().unwrap_or_default(),
+                    keys,
+                );
+                // A layout the registry did not answer for may hold the signature that
+                // verifies: only a verified image is judged without it.
+                match (verdict, legacy_layers.err().or(bundles.err())) {
+                    (verdict @ ImageVerdict::Verified { .. }, _) | (verdict, None) => verdict,
+                    (_, Some(reason)) => unreachable(reason),
+                }
+            }
         };
         // A registry that did not answer is asked again next time.
         if !matches!(verdict, ImageVerdict::Unreachable { .. }) {
@@ -196,59 +212,65 @@ impl Verifier {
     }
 }
 
-/// The verdict on the simple-signing layers found for `digest`.
-///
-/// Each layer is checked the way sigstore's own (crate-private) layer parser does:
-/// the payload must parse as simple signing and name `digest`, and must carry a
-/// signature; a layer naming another digest is kept aside for
-/// [`ImageVerdict::DigestMismatch`]. The remaining layers are sigstore
-/// `SignatureLayer`s without certificate or Rekor bundle (key-based signing), checked
-/// with `verify_constraints` and one `PublicKeyVerifier` per trusted key.
-fn judge(digest: &str, payloads: Vec<SignedPayload>, keys: &[TrustedKey]) -> ImageVerdict {
-    let mut layers = Vec::new();
+/// What one signature found for a digest says.
+pub(crate) enum Examined {
+    /// Verified by the named trusted key.
+    Verified(String),
+    /// Not accepted, and why.
+    Rejected(RejectedSignature),
+    /// A signature of another digest, filed next to this one.
+    OtherDigest {
+        payload_digest: String,
+        layout: SignatureLayout,
+    },
+    /// A bundle of the same artifact type that is an attestation, not a signature.
+    NotASignature,
+}
+
+impl Examined {
+    pub(crate) fn rejected(layout: SignatureLayout, rejection: Rejection) -> Self {
+        Examined::Rejected(RejectedSignature { layout, rejection })
+    }
+}
+
+/// The verdict on every signature found for `digest`, in both layouts: verified if any
+/// trusted key verifies one; else untrusted, naming each signature found for the
+/// digest; else a mismatch if only other digests' signatures were found; else unsigned.
+fn judge(
+    digest: &str,
+    legacy_layers: &[SignedPayload],
+    bundles: &[Vec<u8>],
+    keys: &[TrustedKey],
+) -> ImageVerdict {
+    let keys = TrustedKeys::new(keys);
+    let examined = legacy_layers
+        .iter()
+        .map(|layer| legacy::examine(layer, digest, &keys))
+        .chain(
+            bundles
+                .iter()
+                .map(|json| bundle::examine(json, digest, &keys)),
+        );
+    let mut rejected = Vec::new();
     let mut other_digest = None;
-    for SignedPayload {
-        layer_digest,
-        payload,
-        signature,
-    } in payloads
-    {
-        let simple_signing: SimpleSigning = match serde_json::from_slice(&payload) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                tracing::warn!(layer = %layer_digest, %err, "skipping a signature layer that is not simple signing");
-                continue;
+    for found in examined {
+        match found {
+            Examined::Verified(key) => return ImageVerdict::Verified { key },
+            Examined::Rejected(rejection) => rejected.push(rejection),
+            Examined::OtherDigest {
+                payload_digest,
+                layout,
+            } => {
+                other_digest.get_or_insert(ImageVerdict::DigestMismatch {
+                    payload_digest,
+                    layout,
+                });
             }
-        };
-        if !simple_signing.satisfies_manifest_digest(digest) {
-            other_digest.get_or_insert(simple_signing.critical.image.docker_manifest_digest);
-            continue;
+            Examined::NotASignature => {}
         }
-        let Some(signature) = signature else {
-            tracing::warn!(layer = %layer_digest, "skipping a signature layer without a signature");
-            continue;
-        };
-        layers.push(SignatureLayer {
-            simple_signing,
-            oci_digest: layer_digest,
-            certificate_signature: None,
-            bundle: None,
-            signature: Some(signature),
-            raw_data: payload,
-        });
     }
-    if layers.is_empty() {
-        return match other_digest {
-            Some(payload_digest) => ImageVerdict::DigestMismatch { payload_digest },
-            None => ImageVerdict::Unsigned,
-        };
+    if !rejected.is_empty() {
+        return ImageVerdict::Untrusted { rejected };
     }
-    verifiers(keys)
-        .into_iter()
-        .find(|(_, verifier)| verify_constraints(&layers, std::iter::once(verifier)).is_ok())
-        .map_or(ImageVerdict::UntrustedKey, |(name, _)| {
-            ImageVerdict::Verified {
-                key: name.to_string(),
-            }
-        })
+    other_digest.unwrap_or(ImageVerdict::Unsigned)
 }

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use policy::ImageVerdict;
+use policy::{ImageVerdict, RejectedSignature, Rejection, SignatureLayout};
 use support::{
     LocalRegistry, TestKey, WithVerifier, closed_port, install_crypto_provider, silent_registry,
 };
@@ -60,7 +60,17 @@ async fn signed_with_another_key_is_untrusted() {
         .verifier(TTL)
         .verify(&s.image, &[stranger.trusted], BUDGET)
         .await;
-    assert_eq!(verdict, ImageVerdict::UntrustedKey);
+    assert_eq!(verdict, untrusted(SignatureLayout::SigTag, None));
+}
+
+/// The verdict on one signature by a key outside the policy.
+fn untrusted(layout: SignatureLayout, hint: Option<String>) -> ImageVerdict {
+    ImageVerdict::Untrusted {
+        rejected: vec![RejectedSignature {
+            layout,
+            rejection: Rejection::UnknownKey { hint },
+        }],
+    }
 }
 
 #[tokio::test]
@@ -139,7 +149,8 @@ async fn a_payload_naming_another_digest_is_a_mismatch() {
     assert_eq!(
         verdict,
         ImageVerdict::DigestMismatch {
-            payload_digest: other
+            payload_digest: other,
+            layout: SignatureLayout::SigTag,
         }
     );
 }
@@ -223,7 +234,7 @@ async fn the_second_review_is_a_cache_hit_without_registry_requests() {
     let verdict = verifier
         .verify(&s.image, &[TestKey::generate("new").trusted], BUDGET)
         .await;
-    assert_eq!(verdict, ImageVerdict::UntrustedKey);
+    assert_eq!(verdict, untrusted(SignatureLayout::SigTag, None));
     assert!(verifier.stats().registry_requests > stats.registry_requests);
 }
 

@@ -5,8 +5,10 @@
 
 pub mod apiserver;
 pub mod chart;
+pub mod cosign_bundle;
 pub mod e2e;
 pub mod recording_webhook;
+pub mod referrers;
 pub mod registry;
 pub mod tls;
 

@@ -34,6 +34,7 @@ use sigstore::registry::{Auth, OciReference};
 
 const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
 
+pub use crate::referrers::ReferrersApi;
 pub use crate::tls::install_crypto_provider;
 
 /// A `docker-registry` child process serving a temporary directory on an ephemeral
@@ -41,6 +42,8 @@ pub use crate::tls::install_crypto_provider;
 pub struct LocalRegistry {
     /// `127.0.0.1:<port>`, as image references name it.
     pub addr: String,
+    /// The referrers API stand-in in front, when started with one.
+    referrers_api: Option<ReferrersApi>,
     child: Child,
     requests: Arc<AtomicUsize>,
     _storage: tempfile::TempDir,
@@ -92,6 +95,7 @@ impl LocalRegistry {
             .expect("docker-registry did not log its address");
         let registry = Self {
             addr,
+            referrers_api: None,
             child,
             requests,
             _storage: storage,
@@ -110,6 +114,23 @@ impl LocalRegistry {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("docker-registry at {} never answered /v2/", self.addr);
+    }
+
+    /// The registry behind a stand-in that serves the OCI 1.1 referrers API
+    /// ([`ReferrersApi`]); `addr` is the stand-in's.
+    pub fn start_with_referrers_api() -> Self {
+        let mut registry = Self::start();
+        let front = ReferrersApi::start(&registry.addr);
+        registry.addr = front.addr.clone();
+        registry.referrers_api = Some(front);
+        registry
+    }
+
+    /// Referrers API requests answered, when started with the API; `None` without.
+    pub fn referrers_requests(&self) -> Option<usize> {
+        self.referrers_api
+            .as_ref()
+            .map(ReferrersApi::referrers_requests)
     }
 
     /// Requests the registry has served since it became ready.
@@ -259,9 +280,19 @@ impl TestKey {
         std::slice::from_ref(&self.trusted)
     }
 
-    fn signer(&self) -> sigstore::errors::Result<sigstore::crypto::SigStoreSigner> {
-        sigstore::crypto::signing_key::SigStoreKeyPair::from_pem(self.private_pem.as_bytes())?
+    pub(crate) fn signer(&self) -> sigstore::errors::Result<sigstore::crypto::SigStoreSigner> {
+        self.key_pair()?
             .to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
+    }
+
+    pub(crate) fn public_key_der(&self) -> Vec<u8> {
+        self.key_pair()
+            .and_then(|pair| pair.public_key_to_der())
+            .expect("public key DER")
+    }
+
+    fn key_pair(&self) -> sigstore::errors::Result<sigstore::crypto::signing_key::SigStoreKeyPair> {
+        sigstore::crypto::signing_key::SigStoreKeyPair::from_pem(self.private_pem.as_bytes())
     }
 }
 
@@ -279,7 +310,7 @@ pub fn closed_port() -> String {
     listener.local_addr().expect("addr").to_string()
 }
 
-fn http_get_status(addr: &str, path: &str) -> Option<String> {
+pub(crate) fn http_get_status(addr: &str, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;

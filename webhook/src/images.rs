@@ -147,7 +147,7 @@ pub fn verdict_label(verdict: &ImageVerdict) -> &'static str {
     match verdict {
         ImageVerdict::Verified { .. } => "verified",
         ImageVerdict::Unsigned => "unsigned",
-        ImageVerdict::UntrustedKey => "untrusted_key",
+        ImageVerdict::Untrusted { .. } => "untrusted",
         ImageVerdict::DigestMismatch { .. } => "digest_mismatch",
         ImageVerdict::Unreachable { .. } => "unreachable",
         ImageVerdict::NotPinned { .. } => "not_pinned",

@@ -32,16 +32,23 @@ pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
                 "pin it by digest (image@sha256:<digest>)".to_string(),
             ),
             Some(ImageVerdict::Unsigned) => (
-                "has no cosign signature".to_string(),
+                "has no cosign signature (neither a Sigstore bundle among its OCI referrers nor a legacy sha256-<digest>.sig tag)".to_string(),
                 "sign it with a trusted key (cosign sign --key <key> <image>)".to_string(),
             ),
-            Some(ImageVerdict::UntrustedKey) => (
-                "is signed, but by none of the trusted keys".to_string(),
-                format!("sign it with one of the keys of {}", ctx.policy.display_name()),
+            Some(ImageVerdict::Untrusted { rejected }) => (
+                format!(
+                    "is signed, but by none of the trusted keys: found {}",
+                    rejected.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                ),
+                format!(
+                    "sign it with one of the trusted keys of {} ({})",
+                    ctx.policy.display_name(),
+                    trusted_key_names(ctx)
+                ),
             ),
-            Some(ImageVerdict::DigestMismatch { payload_digest }) => (
-                format!("has a signature whose payload names another digest ({payload_digest})"),
-                "re-sign the image; the signature artifact does not belong to this digest".to_string(),
+            Some(ImageVerdict::DigestMismatch { payload_digest, layout }) => (
+                format!("has {layout} whose payload names another digest ({payload_digest})"),
+                "re-sign the image; that signature does not belong to this digest".to_string(),
             ),
             Some(ImageVerdict::Unreachable { registry, reason }) => (
                 format!("could not be verified: registry {registry} did not answer in time ({reason})"),
@@ -61,13 +68,25 @@ pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
     }
 }
 
+/// The policy's trusted key names, sorted, as a refusal lists them.
+fn trusted_key_names(ctx: &Context<'_>) -> String {
+    let mut names: Vec<&str> = ctx
+        .policy
+        .trusted_keys
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
 
-    use crate::crd::{Action, Policy};
+    use crate::crd::{Action, Policy, TrustedKey};
     use crate::finding::RuleId;
-    use crate::images::ImageVerdict;
+    use crate::images::{ImageVerdict, RejectedSignature, Rejection, SignatureLayout};
     use crate::rules::fixtures::{Fixture, GREEN_IMAGE, pod_mut};
 
     fn bg006(fixture: &Fixture) -> Vec<String> {
@@ -75,8 +94,14 @@ mod tests {
     }
 
     fn enforced() -> Fixture {
-        Fixture::service_app()
-            .with_policy(Policy::default().with_action(RuleId::BG006, Action::Deny))
+        let mut policy = Policy::default().with_action(RuleId::BG006, Action::Deny);
+        policy.trusted_keys = ["release", "ci"]
+            .map(|name| TrustedKey {
+                name: name.into(),
+                public_key: "PEM".into(),
+            })
+            .to_vec();
+        Fixture::service_app().with_policy(policy)
     }
 
     #[test]
@@ -91,13 +116,24 @@ mod tests {
     #[rstest]
     #[case::unsigned(
         ImageVerdict::Unsigned,
-        "which has no cosign signature; sign it with a trusted key"
+        "which has no cosign signature (neither a Sigstore bundle among its OCI referrers nor a legacy sha256-<digest>.sig tag); sign it with a trusted key"
     )]
     #[case::untrusted(
-        ImageVerdict::UntrustedKey,
-        "which is signed, but by none of the trusted keys"
+        ImageVerdict::Untrusted { rejected: vec![
+            RejectedSignature { layout: SignatureLayout::SigTag, rejection: Rejection::UnknownKey { hint: None } },
+            RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::UnknownKey { hint: Some("q1w2".into()) } },
+        ] },
+        "which is signed, but by none of the trusted keys: found a legacy .sig signature by an untrusted key; a Sigstore bundle (OCI referrer) by an untrusted key (hint q1w2); sign it with one of the trusted keys of the built-in defaults (no BlueGreenPolicy) (ci, release)"
     )]
-    #[case::mismatch(ImageVerdict::DigestMismatch { payload_digest: "sha256:beef".into() }, "whose payload names another digest (sha256:beef)")]
+    #[case::keyless(
+        ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::Keyless }] },
+        "found a Sigstore bundle (OCI referrer) made keyless (Fulcio certificate), which no trusted key verifies"
+    )]
+    #[case::unreadable(
+        ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::Unreadable { reason: "not JSON".into() } }] },
+        "found a Sigstore bundle (OCI referrer) that cannot be read (not JSON)"
+    )]
+    #[case::mismatch(ImageVerdict::DigestMismatch { payload_digest: "sha256:beef".into(), layout: SignatureLayout::Bundle }, "which has a Sigstore bundle (OCI referrer) whose payload names another digest (sha256:beef)")]
     #[case::invalid(ImageVerdict::InvalidReference { reason: "invalid reference format".into() }, "which is not a valid image reference (invalid reference format); write it as registry/repository@sha256:<digest>")]
     #[case::unreachable(ImageVerdict::Unreachable { registry: "registry.local:5000".into(), reason: "timed out after 2s".into() }, "registry registry.local:5000 did not answer in time (timed out after 2s)")]
     fn failed_verification_is_refused(#[case] verdict: ImageVerdict, #[case] expected: &str) {

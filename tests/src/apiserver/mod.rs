@@ -34,7 +34,7 @@ mod object;
 mod patch;
 mod pods;
 mod protobuf;
-mod proxy;
+pub(crate) mod proxy;
 mod read;
 mod resources;
 mod response;

@@ -4,7 +4,7 @@
 //! where a Service's or Pod's traffic goes ([`ProxyTarget`]); a Pod nobody routed answers like
 //! a Pod with nothing listening.
 
-mod upstream;
+pub(crate) mod upstream;
 
 use std::sync::Mutex;
 
