@@ -79,13 +79,14 @@ async fn a_bundle_signed_with_a_trusted_key_is_verified(#[case] discovery: Disco
     let registry = registry(discovery);
     let key = TestKey::generate("release");
     let image = registry.bundle_signed_image("app", "v1", &key).await;
+    let listed = registry.referrers_requests();
     assert_eq!(verify(&registry, &image, &key).await, verified("release"));
     // Found the way each registry offers: the API when it has one, else the tag.
     match discovery {
         Discovery::ReferrersTag => assert!(has_referrers_tag(&registry, &image).await),
         Discovery::ReferrersApi => {
             assert!(!has_referrers_tag(&registry, &image).await);
-            assert!(registry.referrers_requests().unwrap() > 0);
+            assert!(registry.referrers_requests() > listed);
         }
     }
 }

@@ -504,13 +504,13 @@ impl Drop for GuardWithValues {
     }
 }
 
-#[tokio::test]
-async fn a_deployment_update_to_an_unsigned_image_is_refused() {
-    let registry = LocalRegistry::start();
-    let key = TestKey::generate("release");
-    let signed = registry.signed_image("api", "v2", &key).await;
-    let unsigned = registry.pushed_image("api", "v2-unsigned").await;
-    let cluster = Cluster::start("unsigned").await;
+/// An app whose policy trusts `key` (BG006 deny), and the guard reaching `registry`.
+async fn signed_images_release(
+    name: &str,
+    registry: &LocalRegistry,
+    key: &TestKey,
+) -> (Cluster, GuardWithValues) {
+    let cluster = Cluster::start(name).await;
     let mut objects = apps::service_app("blue");
     let mut policy = apps::policy(&cluster.namespace, json!({}));
     policy["spec"]["trustedKeys"] = json!([key.trusted]);
@@ -522,26 +522,26 @@ async fn a_deployment_update_to_an_unsigned_image_is_refused() {
         "--set=imageVerification.insecureRegistries={{{}}}",
         registry.addr
     );
-    let _guard = GuardWithValues::start(&cluster, &[insecure.as_str()]).await;
+    let guard = GuardWithValues::start(&cluster, &[insecure.as_str()]).await;
+    (cluster, guard)
+}
 
-    let set_image = |image: &str| format!("api={image}");
-    let unsigned_arg = set_image(&unsigned);
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &["set", "image", "deployment/api-green", &unsigned_arg],
-        )
-        .await;
+/// `kubectl set image deployment/api-green api=<image>` as the CI account.
+async fn set_green_image(cluster: &Cluster, image: &str) -> std::process::Output {
+    let arg = format!("api={image}");
+    cluster
+        .kubectl(Who::Ci, &["set", "image", "deployment/api-green", &arg])
+        .await
+}
+
+/// Asserts kubectl printed the guard's BG006 refusal `message` and green is unchanged.
+async fn assert_green_image_refused(cluster: &Cluster, out: &std::process::Output, message: &str) {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        stderr(&out),
+        stderr(out),
         format!(
             "error: failed to patch image update to pod template: {}",
-            denied(
-                "workloads",
-                &format!("BG006 signed-images: container api of green (Deployment api-green) runs {unsigned}, which has no cosign signature; sign it with a trusted key (cosign sign --key <key> <image>)")
-            )
-            .trim_start_matches("Error from server: ")
+            denied("workloads", message).trim_start_matches("Error from server: ")
         )
     );
     let green = cluster
@@ -552,17 +552,74 @@ async fn a_deployment_update_to_an_unsigned_image_is_refused() {
         green["spec"]["template"]["spec"]["containers"][0]["image"],
         GREEN_IMAGE
     );
+}
 
-    let signed_arg = set_image(&signed);
-    let out = cluster
-        .kubectl(
-            Who::Ci,
-            &["set", "image", "deployment/api-green", &signed_arg],
-        )
-        .await;
+#[tokio::test]
+async fn a_deployment_update_to_an_unsigned_image_is_refused() {
+    let registry = LocalRegistry::start();
+    let key = TestKey::generate("release");
+    let signed = registry.signed_image("api", "v2", &key).await;
+    let unsigned = registry.pushed_image("api", "v2-unsigned").await;
+    let (cluster, _guard) = signed_images_release("unsigned", &registry, &key).await;
+
+    let out = set_green_image(&cluster, &unsigned).await;
+    assert_green_image_refused(
+        &cluster,
+        &out,
+        &format!("BG006 signed-images: container api of green (Deployment api-green) runs {unsigned}, which has no cosign signature (neither a Sigstore bundle among its OCI referrers nor a legacy sha256-<digest>.sig tag); sign it with a trusted key (cosign sign --key <key> <image>)"),
+    )
+    .await;
+
+    let out = set_green_image(&cluster, &signed).await;
     assert_eq!(
         (out.status.code(), stderr(&out).as_str()),
         (Some(0), ""),
-        "a signed image is allowed"
+        "an image signed in the legacy .sig layout is allowed"
     );
+}
+
+/// cosign 3's default layout through the guard: a bundle by the trusted key is allowed,
+/// one by another key refused with the layout and the key's hint.
+async fn bundle_signed_images_pass_the_guard(name: &str, registry: LocalRegistry) {
+    let (key, stranger) = (TestKey::generate("release"), TestKey::generate("stranger"));
+    let signed = registry.bundle_signed_image("api", "v2", &key).await;
+    let foreign = registry
+        .bundle_signed_image("api", "v2-foreign", &stranger)
+        .await;
+    let (cluster, _guard) = signed_images_release(name, &registry, &key).await;
+
+    let listed = registry.referrers_requests();
+    let out = set_green_image(&cluster, &foreign).await;
+    if let Some(before) = listed {
+        let after = registry.referrers_requests().unwrap();
+        assert!(after > before, "the guard asked the referrers API");
+    }
+    let policy = apps::policy_name(&cluster.namespace);
+    assert_green_image_refused(
+        &cluster,
+        &out,
+        &format!(
+            "BG006 signed-images: container api of green (Deployment api-green) runs {foreign}, which is signed, but by none of the trusted keys: found a Sigstore bundle (OCI referrer) by an untrusted key (hint {}); sign it with one of the trusted keys of BlueGreenPolicy {policy} (release)",
+            stranger.hint()
+        ),
+    )
+    .await;
+
+    let out = set_green_image(&cluster, &signed).await;
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(0), ""),
+        "an image signed with a bundle by the trusted key is allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_bundle_found_through_the_referrers_tag_is_verified() {
+    bundle_signed_images_pass_the_guard("bundle-tag", LocalRegistry::start()).await;
+}
+
+#[tokio::test]
+async fn a_bundle_found_through_the_referrers_api_is_verified() {
+    let registry = LocalRegistry::start_with_referrers_api();
+    bundle_signed_images_pass_the_guard("bundle-api", registry).await;
 }

@@ -80,7 +80,7 @@ async fn an_unsigned_image_is_refused_with_the_bg006_line() {
     assert_eq!(
         refusal(&response),
         format!(
-            "BG006 signed-images: container api of green (Deployment app-green) runs {image}, which has no cosign signature; sign it with a trusted key (cosign sign --key <key> <image>)"
+            "BG006 signed-images: container api of green (Deployment app-green) runs {image}, which has no cosign signature (neither a Sigstore bundle among its OCI referrers nor a legacy sha256-<digest>.sig tag); sign it with a trusted key (cosign sign --key <key> <image>)"
         )
     );
     assert_eq!(
@@ -130,7 +130,7 @@ async fn an_image_signed_by_another_key_is_refused() {
     assert_eq!(
         refusal(&response),
         format!(
-            "BG006 signed-images: container api of green (Deployment app-green) runs {image}, which is signed, but by none of the trusted keys; sign it with one of the keys of BlueGreenPolicy default"
+            "BG006 signed-images: container api of green (Deployment app-green) runs {image}, which is signed, but by none of the trusted keys: found a legacy .sig signature by an untrusted key; sign it with one of the trusted keys of BlueGreenPolicy default (release)"
         )
     );
 }

@@ -8,8 +8,19 @@ use serde_json::json;
 use crate::refusals::assert_refused;
 use crate::support::Env;
 
+/// How green's image is signed.
+#[derive(Clone, Copy, PartialEq)]
+enum Green {
+    Unsigned,
+    /// By the trusted key, in the legacy `.sig` layout (as blue is).
+    SigTag,
+    /// By the trusted key, in cosign 3's bundle layout, on a registry with the
+    /// referrers API.
+    Bundle,
+}
+
 /// The `shop` app with both colors on images of a local registry, blue's signed by
-/// the trusted `release` key, green's as `green_image` gives it.
+/// the trusted `release` key, green's as `green` says.
 struct Signed {
     env: Env,
     registry: LocalRegistry,
@@ -20,15 +31,19 @@ struct Signed {
 }
 
 impl Signed {
-    async fn start(green_signed: bool) -> Signed {
+    async fn start(green: Green) -> Signed {
         install_crypto_provider();
         let env = Env::start().await;
-        let registry = LocalRegistry::start();
+        let registry = match green {
+            Green::Bundle => LocalRegistry::start_with_referrers_api(),
+            Green::Unsigned | Green::SigTag => LocalRegistry::start(),
+        };
         let key = TestKey::generate("release");
         let blue = registry.signed_image("api", "1.4", &key).await;
-        let green = match green_signed {
-            true => registry.signed_image("api", "1.5", &key).await,
-            false => registry.pushed_image("api", "1.5").await,
+        let green = match green {
+            Green::SigTag => registry.signed_image("api", "1.5", &key).await,
+            Green::Bundle => registry.bundle_signed_image("api", "1.5", &key).await,
+            Green::Unsigned => registry.pushed_image("api", "1.5").await,
         };
         for (deployment, image) in [("api-blue", &blue), ("api-green", &green)] {
             env.modify_deployment("shop", deployment, |d| {
@@ -58,9 +73,9 @@ impl Signed {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_is_refused_when_the_idle_color_runs_an_unsigned_image() {
-    let s = Signed::start(false).await;
+    let s = Signed::start(Green::Unsigned).await;
     let expected = format!(
-        "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which has no cosign signature; sign it with a trusted key (cosign sign --key <key> <image>)\n",
+        "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which has no cosign signature (neither a Sigstore bundle among its OCI referrers nor a legacy sha256-<digest>.sig tag); sign it with a trusted key (cosign sign --key <key> <image>)\n",
         s.green
     );
     let [flag, addr] = s.insecure();
@@ -95,9 +110,12 @@ async fn promote_is_refused_when_the_idle_color_runs_an_unsigned_image() {
     assert_eq!(findings[0]["name"], json!("api-green"));
 }
 
+#[rstest::rstest]
+#[case::legacy_sig_tag(Green::SigTag)]
+#[case::cosign_3_bundle(Green::Bundle)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key() {
-    let s = Signed::start(true).await;
+async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key(#[case] green: Green) {
+    let s = Signed::start(green).await;
     let [flag, addr] = s.insecure();
     let checked = s
         .env
@@ -124,7 +142,7 @@ async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_the_policy_does_not_trust_is_refused() {
-    let s = Signed::start(true).await;
+    let s = Signed::start(Green::SigTag).await;
     let stranger = TestKey::generate("stranger");
     s.env
         .put_policy(
@@ -140,7 +158,7 @@ async fn a_key_the_policy_does_not_trust_is_refused() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
-            "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys; sign it with one of the keys of BlueGreenPolicy {}\n",
+            "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys: found a legacy .sig signature by an untrusted key; sign it with one of the trusted keys of BlueGreenPolicy {} (stranger)\n",
             s.green, s.policy
         )),
         "{run:?}"
@@ -149,7 +167,7 @@ async fn a_key_the_policy_does_not_trust_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_http_registry_not_named_insecure_is_refused_naming_it() {
-    let s = Signed::start(true).await;
+    let s = Signed::start(Green::SigTag).await;
     // Asked over HTTPS, the plain-HTTP registry gives no answer the verifier accepts.
     assert_refused(
         &s.env,
