@@ -162,6 +162,7 @@ fn pae(envelope: &Envelope) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use bluegreen_e2e::cosign_bundle::statement;
     use bluegreen_e2e::registry::TestKey;
     use policy::{RejectedSignature, Rejection, SignatureLayout};
 
@@ -174,13 +175,6 @@ mod tests {
     const NPM_ATTESTATION: &[u8] =
         include_bytes!("../tests/data/cosign-v3/npm_slsa_bundle_v03.json");
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-
-    fn statement(digest: &str, predicate_type: &str) -> String {
-        format!(
-            r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"{predicate_type}","predicate":{{}}}}"#,
-            &digest["sha256:".len()..]
-        )
-    }
 
     fn examined(json: &[u8], digest: &str, key: &TestKey) -> Examined {
         examine(json, digest, &TrustedKeys::new(key.keys()))

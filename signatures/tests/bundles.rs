@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use bluegreen_e2e::cosign_bundle::{SIGN_PREDICATE_TYPE, statement};
 use policy::{ImageVerdict, RejectedSignature, Rejection, SignatureLayout};
 use support::{LocalRegistry, TestKey, WithVerifier, install_crypto_provider};
 
@@ -52,6 +53,11 @@ async fn verify(registry: &LocalRegistry, image: &str, key: &TestKey) -> ImageVe
         .verifier(TTL)
         .verify(image, key.keys(), BUDGET)
         .await
+}
+
+/// [`verify`] of `<addr>/app@<digest>`.
+async fn verify_digest(registry: &LocalRegistry, digest: &str, key: &TestKey) -> ImageVerdict {
+    verify(registry, &format!("{}/app@{digest}", registry.addr), key).await
 }
 
 /// Whether the image has a referrers tag (`sha256-<hex>`) in its repository.
@@ -118,9 +124,8 @@ async fn a_bundle_for_another_digest_is_a_mismatch(#[case] discovery: Discovery)
     let other = registry.push_image("app", "v2").await;
     // v2's signature, filed as a referrer of v1, as a replay would.
     registry.sign_bundle("app", &digest, &other, &key).await;
-    let image = format!("{}/app@{digest}", registry.addr);
     assert_eq!(
-        verify(&registry, &image, &key).await,
+        verify_digest(&registry, &digest, &key).await,
         ImageVerdict::DigestMismatch {
             payload_digest: other,
             layout: SignatureLayout::Bundle
@@ -136,10 +141,7 @@ async fn an_attestation_is_not_a_signature(#[case] discovery: Discovery) {
     let registry = registry(discovery);
     let key = TestKey::generate("release");
     let digest = registry.push_image("app", "v1").await;
-    let provenance = format!(
-        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{{}}}}"#,
-        &digest["sha256:".len()..]
-    );
+    let provenance = statement(&digest, "https://slsa.dev/provenance/v1");
     registry
         .push_bundle(
             "app",
@@ -148,9 +150,8 @@ async fn an_attestation_is_not_a_signature(#[case] discovery: Discovery) {
             "https://slsa.dev/provenance/v1",
         )
         .await;
-    let image = format!("{}/app@{digest}", registry.addr);
     assert_eq!(
-        verify(&registry, &image, &key).await,
+        verify_digest(&registry, &digest, &key).await,
         ImageVerdict::Unsigned
     );
 }
@@ -161,16 +162,10 @@ async fn the_public_cosign_v3_bundle_is_read_and_names_its_own_image() {
     let key = TestKey::generate("release");
     let digest = registry.push_image("app", "v1").await;
     registry
-        .push_bundle(
-            "app",
-            &digest,
-            COSIGN_V3_KEYLESS,
-            "https://sigstore.dev/cosign/sign/v1",
-        )
+        .push_bundle("app", &digest, COSIGN_V3_KEYLESS, SIGN_PREDICATE_TYPE)
         .await;
-    let image = format!("{}/app@{digest}", registry.addr);
     assert_eq!(
-        verify(&registry, &image, &key).await,
+        verify_digest(&registry, &digest, &key).await,
         ImageVerdict::DigestMismatch {
             payload_digest: ITS_DIGEST.into(),
             layout: SignatureLayout::Bundle
@@ -185,10 +180,7 @@ async fn a_keyless_bundle_is_named_keyless_until_identities_verify_it() {
     let digest = registry.push_image("app", "v1").await;
     // The public keyless bundle, its statement pointed at this image: certificate kept.
     let mut bundle: serde_json::Value = serde_json::from_slice(COSIGN_V3_KEYLESS).unwrap();
-    let statement = format!(
-        r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"https://sigstore.dev/cosign/sign/v1"}}"#,
-        &digest["sha256:".len()..]
-    );
+    let statement = statement(&digest, SIGN_PREDICATE_TYPE);
     bundle["dsseEnvelope"]["payload"] =
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, statement).into();
     registry
@@ -196,12 +188,11 @@ async fn a_keyless_bundle_is_named_keyless_until_identities_verify_it() {
             "app",
             &digest,
             &serde_json::to_vec(&bundle).unwrap(),
-            "https://sigstore.dev/cosign/sign/v1",
+            SIGN_PREDICATE_TYPE,
         )
         .await;
-    let image = format!("{}/app@{digest}", registry.addr);
     assert_eq!(
-        verify(&registry, &image, &key).await,
+        verify_digest(&registry, &digest, &key).await,
         bundle_rejected(Rejection::Keyless)
     );
 }
@@ -245,6 +236,27 @@ async fn either_layout_verifies_and_every_rejected_signature_is_listed() {
                 },
             ]
         }
+    );
+}
+
+#[tokio::test]
+async fn a_referrers_tag_entry_whose_subject_is_another_image_is_ignored() {
+    let registry = registry(Discovery::ReferrersTag);
+    let key = TestKey::generate("release");
+    let target = registry.push_image("app", "v1").await;
+    let signed = registry.push_image("app", "v2").await;
+    let statement = statement(&target, SIGN_PREDICATE_TYPE);
+    // A bundle naming v1, stored as v2's referrer, then listed in v1's referrers tag too:
+    // the tag is an ordinary tag, but the referrer's subject is v2.
+    let descriptor = registry
+        .push_bundle("app", &signed, &key.bundle(&statement), SIGN_PREDICATE_TYPE)
+        .await;
+    registry
+        .add_to_referrers_tag("app", &target, descriptor)
+        .await;
+    assert_eq!(
+        verify_digest(&registry, &target, &key).await,
+        ImageVerdict::Unsigned
     );
 }
 

@@ -54,24 +54,21 @@ impl LocalRegistry {
         statement_digest: &str,
         key: &TestKey,
     ) {
-        let statement = json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"digest": {"sha256": hex_of(statement_digest)}}],
-            "predicateType": SIGN_PREDICATE_TYPE,
-            "predicate": {},
-        });
-        self.push_bundle(
-            repo,
-            digest,
-            &key.bundle(&statement.to_string()),
-            SIGN_PREDICATE_TYPE,
-        )
-        .await;
+        let statement = statement(statement_digest, SIGN_PREDICATE_TYPE);
+        self.push_bundle(repo, digest, &key.bundle(&statement), SIGN_PREDICATE_TYPE)
+            .await;
     }
 
     /// Stores `bundle` as a referrer of `<repo>@<digest>` the way cosign does, with the
-    /// referrers tag where the registry has no referrers API.
-    pub async fn push_bundle(&self, repo: &str, digest: &str, bundle: &[u8], predicate_type: &str) {
+    /// referrers tag where the registry has no referrers API; returns the referrer's
+    /// descriptor as the referrers tag lists it.
+    pub async fn push_bundle(
+        &self,
+        repo: &str,
+        digest: &str,
+        bundle: &[u8],
+        predicate_type: &str,
+    ) -> Value {
         let client = self.oci_client();
         let auth = RegistryAuth::Anonymous;
         let image = Reference::with_digest(self.addr.clone(), repo.into(), digest.into());
@@ -105,24 +102,22 @@ impl LocalRegistry {
             )
             .await
             .expect("push the referrer");
+        let descriptor = json!({
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "artifactType": BUNDLE_MEDIA_TYPE,
+        });
         let api = format!("/v2/{repo}/referrers/{digest}");
         if http_get_status(&self.addr, &api).as_deref() != Some("200") {
-            self.add_to_referrers_tag(
-                repo,
-                digest,
-                json!({
-                    "mediaType": OCI_IMAGE_MEDIA_TYPE,
-                    "digest": manifest_digest,
-                    "size": manifest.len(),
-                    "artifactType": BUNDLE_MEDIA_TYPE,
-                }),
-            )
-            .await;
+            self.add_to_referrers_tag(repo, digest, descriptor.clone())
+                .await;
         }
+        descriptor
     }
 
     /// Adds `descriptor` to the index tagged `sha256-<hex>` of `digest`, creating it.
-    async fn add_to_referrers_tag(&self, repo: &str, digest: &str, descriptor: Value) {
+    pub async fn add_to_referrers_tag(&self, repo: &str, digest: &str, descriptor: Value) {
         let client = self.oci_client();
         let tag = Reference::with_tag(self.addr.clone(), repo.into(), digest.replace(':', "-"));
         let mut index = match client
@@ -191,6 +186,18 @@ impl TestKey {
     }
 }
 
+/// The in-toto statement cosign signs, naming `digest` (`sha256:<hex>`) as its one
+/// subject; `cosign sign` uses [`SIGN_PREDICATE_TYPE`], `cosign attest` others.
+pub fn statement(digest: &str, predicate_type: &str) -> String {
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"digest": {"sha256": digest.strip_prefix("sha256:").unwrap_or(digest)}}],
+        "predicateType": predicate_type,
+        "predicate": {},
+    })
+    .to_string()
+}
+
 /// DSSE's pre-authentication encoding of a payload.
 fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut encoded = format!(
@@ -205,8 +212,4 @@ fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
-}
-
-fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
