@@ -622,7 +622,7 @@ mod tests {
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     let crd = BlueGreenPolicy::crd();
-    let body = serde_yaml::to_string(&crd).expect("a CRD always serializes");
+    let body = crate::yaml::to_string(&crd).expect("a CRD always serializes");
     format!(
         "# Generated from policy::crd::BlueGreenPolicy; do not edit.\n# Regenerate: UPDATE_CRD=1 cargo test -p policy crd_yaml\n{body}"
     )

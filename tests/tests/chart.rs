@@ -339,7 +339,7 @@ fn the_crd_is_the_one_the_type_generates() {
         .args(["show", "crds", "charts/bluegreen-guard"])
         .output()
         .unwrap();
-    let shipped: Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    let shipped: Value = policy::yaml::from_slice(&output.stdout).unwrap();
     let generated =
         serde_json::to_value(<policy::BlueGreenPolicy as kube::CustomResourceExt>::crd()).unwrap();
     assert_eq!(shipped, generated);

@@ -32,8 +32,8 @@ const GREEN_IMAGE: &str = "registry.example.com/api:1.5";
 /// The plugin's fixture app `svc/api` in `shop`: blue live, green ready.
 fn objects() -> Vec<Value> {
     let text = include_str!("../../plugin/tests/data/apps.yaml");
-    text.split("\n---\n")
-        .map(|doc| serde_yaml::from_str::<Value>(doc).unwrap())
+    policy::yaml::documents::<Value>(&mut text.as_bytes())
+        .map(Result::unwrap)
         .filter(|object| object["metadata"]["namespace"] == "shop")
         .collect()
 }
