@@ -35,6 +35,7 @@ mod config;
 mod credentials;
 mod error;
 mod keys;
+pub mod keyless;
 mod reference;
 mod registry;
 mod verify;
