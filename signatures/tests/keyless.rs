@@ -581,4 +581,34 @@ mod generated {
             "cannot read the trust root /nonexistent/trusted_root.json: No such file or directory (os error 2)"
         );
     }
+
+    #[test]
+    fn a_verifier_reads_its_trust_root_at_start_and_names_a_broken_one() {
+        use signatures::{Verifier, VerifierConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trusted_root.json");
+        let verifier = |path: &std::path::Path| {
+            Verifier::new(VerifierConfig {
+                trusted_root: Some(path.to_owned()),
+                ..VerifierConfig::default()
+            })
+        };
+        std::fs::write(&path, world().sigstore.trusted_root_json()).unwrap();
+        let built = verifier(&path).unwrap();
+        let trust = built.trust_root().expect("the configured trust root");
+        assert!(format!("{trust:?}").contains("rekor.bluegreen-test.test"));
+        assert!(Verifier::new(VerifierConfig::default()).unwrap().trust_root().is_none());
+
+        std::fs::write(&path, "{}").unwrap();
+        let Err(err) = verifier(&path) else {
+            panic!("an empty trust root was accepted");
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the trust root {} is not a usable Sigstore trusted_root.json: it names no certificate authority (Fulcio); give the file `cosign trusted-root create` writes, or the one the Sigstore TUF repository serves",
+                path.display()
+            )
+        );
+    }
 }
