@@ -822,7 +822,9 @@ mod tests {
             ..Default::default()
         };
         let pattern = regex::Regex::new(&identity.subject_pattern().unwrap()).unwrap();
-        assert!(pattern.is_match("https://github.com/shop/api/.github/workflows/r.yml@refs/heads/main"));
+        assert!(
+            pattern.is_match("https://github.com/shop/api/.github/workflows/r.yml@refs/heads/main")
+        );
         assert!(!pattern.is_match("https://evil.example/?https://github.com/shop/x"));
     }
 

@@ -13,8 +13,8 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::cache::VerdictCache;
 use crate::config::VerifierConfig;
-use crate::keyless::TrustRoot;
 use crate::error::Result;
+use crate::keyless::TrustRoot;
 use crate::keys::{Fingerprinter, verifiers};
 use crate::reference::{ImageRef, cache_key, pinned_form, registry_of, signature_ref};
 use crate::registry::{Registry, SignedPayload};

@@ -58,6 +58,14 @@ mod public_bundle {
         (bundle.verification_material.unwrap(), envelope)
     }
 
+    /// Where `needle` first stands in `haystack`.
+    fn position(haystack: &[u8], needle: &[u8]) -> usize {
+        haystack
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the fixture holds it")
+    }
+
     fn verify(material: &VerificationMaterial, envelope: &Envelope) -> String {
         let trusted = [TrustedIdentity {
             github: Some(GithubWorkflow {
@@ -88,12 +96,8 @@ mod public_bundle {
     #[test]
     fn a_tampered_payload_is_refused() {
         let (material, mut envelope) = bundle();
-        let digest_at = envelope
-            .payload
-            .windows(6)
-            .position(|w| w == b"sha256")
-            .unwrap()
-            + 9;
+        // A hex digit of the statement's subject digest, `"sha256":"c811…`.
+        let digest_at = position(&envelope.payload, b"sha256") + 9;
         envelope.payload[digest_at] ^= 1;
         assert_eq!(
             verify(&material, &envelope),
@@ -104,15 +108,11 @@ mod public_bundle {
     #[test]
     fn a_tampered_certificate_is_refused() {
         let (mut material, envelope) = bundle();
-        let Some(verification_material::Content::Certificate(leaf)) = &mut material.content
-        else {
+        let Some(verification_material::Content::Certificate(leaf)) = &mut material.content else {
             panic!("a v0.3 bundle carries the leaf alone");
         };
-        let at = leaf
-            .raw_bytes
-            .windows(10)
-            .position(|w| w == b"kubewarden")
-            .unwrap();
+        // The subject's first letter: the certificate now names another identity.
+        let at = position(&leaf.raw_bytes, b"kubewarden");
         leaf.raw_bytes[at] = b'K';
         assert_eq!(
             verify(&material, &envelope),
@@ -281,10 +281,7 @@ mod generated {
     fn legacy_annotations_without_a_certificate_are_key_based_and_broken_ones_are_named() {
         assert_eq!(material_from_cosign_annotations(&BTreeMap::new()), Ok(None));
         let world = world();
-        let mut annotations = world
-            .sigstore
-            .sign_message(b"x", &release())
-            .annotations;
+        let mut annotations = world.sigstore.sign_message(b"x", &release()).annotations;
         annotations.insert(keyless::BUNDLE_ANNOTATION.into(), "{}".into());
         assert_eq!(
             material_from_cosign_annotations(&annotations)
@@ -387,35 +384,51 @@ mod generated {
             not_before: 1_800_000_000,
             not_after: 1_800_000_540,
         };
-        let signed = world
-            .sigstore
-            .sign_message_at(b"m", &release(), timing);
+        let signed = world.sigstore.sign_message_at(b"m", &release(), timing);
         assert_eq!(
             verify_message(&world, b"m", &signed, &signed.material, &trusted_release()),
             "the signing certificate was not valid when the Rekor entry was made: valid from 2027-01-15T08:00:00Z to 2027-01-15T08:09:00Z, entry integrated at 2027-01-15T08:10:00Z"
         );
     }
 
-    #[test]
-    fn a_certificate_from_another_ca_is_refused() {
+    /// A signature from another Fulcio and Rekor ("theirs"), judged against a trust
+    /// root naming ours and, as asked, their CA or their log.
+    fn signed_by_theirs(trust_their_ca: bool, trust_their_log: bool) -> (KeylessSignature, String) {
         let ours = TestSigstore::generate("ours");
         let theirs = TestSigstore::generate("theirs");
-        // Their log is trusted, their CA is not.
+        let with_theirs = |trusted: bool| {
+            if trusted {
+                vec![&ours, &theirs]
+            } else {
+                vec![&ours]
+            }
+        };
         let trust = TrustRoot::from_trusted_root_json(
-            TestSigstore::trusted_root_json_for(&[&ours], &[&ours, &theirs]).as_bytes(),
+            TestSigstore::trusted_root_json_for(
+                &with_theirs(trust_their_ca),
+                &with_theirs(trust_their_log),
+            )
+            .as_bytes(),
         )
         .unwrap();
         let signed = theirs.sign_message(b"m", &release());
+        let outcome = outcome(keyless::verify(
+            &signed.material,
+            SignedContent::Message {
+                message: b"m",
+                signature: &signed.signature,
+            },
+            &trust,
+            &trusted_release(),
+        ));
+        (signed, outcome)
+    }
+
+    #[test]
+    fn a_certificate_from_another_ca_is_refused() {
+        let (signed, outcome) = signed_by_theirs(false, true);
         assert_eq!(
-            outcome(keyless::verify(
-                &signed.material,
-                SignedContent::Message {
-                    message: b"m",
-                    signature: &signed.signature
-                },
-                &trust,
-                &trusted_release(),
-            )),
+            outcome,
             format!(
                 "the signing certificate (issuer O=theirs, CN=theirs-intermediate) does not chain to a Fulcio CA of the trust root valid at {} (O=ours, CN=ours-root: UnknownIssuer)",
                 jiff::Timestamp::from_second(signed.material.tlog_entries[0].integrated_time)
@@ -426,13 +439,7 @@ mod generated {
 
     #[test]
     fn an_entry_by_an_unknown_log_is_refused() {
-        let ours = TestSigstore::generate("ours");
-        let theirs = TestSigstore::generate("theirs");
-        let trust = TrustRoot::from_trusted_root_json(
-            TestSigstore::trusted_root_json_for(&[&ours, &theirs], &[&ours]).as_bytes(),
-        )
-        .unwrap();
-        let signed = theirs.sign_message(b"m", &release());
+        let (signed, outcome) = signed_by_theirs(true, false);
         let log_id = hex::encode(
             &signed.material.tlog_entries[0]
                 .log_id
@@ -441,15 +448,7 @@ mod generated {
                 .key_id,
         );
         assert_eq!(
-            outcome(keyless::verify(
-                &signed.material,
-                SignedContent::Message {
-                    message: b"m",
-                    signature: &signed.signature
-                },
-                &trust,
-                &trusted_release(),
-            )),
+            outcome,
             format!(
                 "the Rekor entry was made by log {log_id}, which the trust root does not name; add that log to trusted_root.json or sign with a Rekor it names"
             )
@@ -507,8 +506,11 @@ mod generated {
             .unwrap()
             .checkpoint;
         assert_eq!(
-            refusal(&|m| m.tlog_entries[0].inclusion_proof.as_mut().unwrap().checkpoint =
-                forged_checkpoint.clone()),
+            refusal(&|m| m.tlog_entries[0]
+                .inclusion_proof
+                .as_mut()
+                .unwrap()
+                .checkpoint = forged_checkpoint.clone()),
             "the Rekor entry's inclusion proof does not verify for log https://rekor.bluegreen-test.test: the checkpoint is not signed by the log's key"
         );
     }
@@ -597,7 +599,12 @@ mod generated {
         let built = verifier(&path).unwrap();
         let trust = built.trust_root().expect("the configured trust root");
         assert!(format!("{trust:?}").contains("rekor.bluegreen-test.test"));
-        assert!(Verifier::new(VerifierConfig::default()).unwrap().trust_root().is_none());
+        assert!(
+            Verifier::new(VerifierConfig::default())
+                .unwrap()
+                .trust_root()
+                .is_none()
+        );
 
         std::fs::write(&path, "{}").unwrap();
         let Err(err) = verifier(&path) else {

@@ -365,7 +365,9 @@ impl TestSigstore {
         let kind = serde_json::from_slice::<serde_json::Value>(&body).expect("body");
         let material = VerificationMaterial {
             content: Some(verification_material::Content::Certificate(
-                X509Certificate { raw_bytes: leaf_der },
+                X509Certificate {
+                    raw_bytes: leaf_der,
+                },
             )),
             tlog_entries: vec![TransparencyLogEntry {
                 log_index,
@@ -429,7 +431,9 @@ fn ca_params(
     params
         .distinguished_name
         .push(DnType::OrganizationName, organization);
-    params.distinguished_name.push(DnType::CommonName, common_name);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.extended_key_usages = usage.into_iter().collect();
@@ -470,7 +474,10 @@ fn pem(label: &str, der: &[u8]) -> String {
 
 /// RFC 6962 leaf hash.
 fn leaf_hash(data: &[u8]) -> [u8; 32] {
-    Sha256::new_with_prefix([0u8]).chain_update(data).finalize().into()
+    Sha256::new_with_prefix([0u8])
+        .chain_update(data)
+        .finalize()
+        .into()
 }
 
 /// RFC 6962 interior node hash.

@@ -45,14 +45,11 @@ impl<'a> Leaf<'a> {
             .subject_alternative_name()
             .map_err(|e| malformed(e.to_string()))?
             .and_then(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .find_map(|name| match name {
-                        GeneralName::URI(uri) => Some(uri.to_string()),
-                        GeneralName::RFC822Name(email) => Some(email.to_string()),
-                        _ => None,
-                    })
+                san.value.general_names.iter().find_map(|name| match name {
+                    GeneralName::URI(uri) => Some(uri.to_string()),
+                    GeneralName::RFC822Name(email) => Some(email.to_string()),
+                    _ => None,
+                })
             })
             .unwrap_or_default();
         let fulcio: BTreeMap<String, String> = cert
@@ -120,11 +117,10 @@ impl<'a> Leaf<'a> {
         integrated_time: i64,
     ) -> Result<(), Refusal> {
         let der = CertificateDer::from(self.der);
-        let leaf = webpki::EndEntityCert::try_from(&der).map_err(|e| {
-            Refusal::MalformedCertificate {
+        let leaf =
+            webpki::EndEntityCert::try_from(&der).map_err(|e| Refusal::MalformedCertificate {
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
             u64::try_from(integrated_time).unwrap_or_default(),
         ));

@@ -28,7 +28,11 @@ pub(super) fn matching<'i>(
         if identity.issuer != leaf.issuer || !subject_matches(identity, &leaf.subject) {
             continue;
         }
-        let expected = identity.github.as_ref().map(|g| g.expected()).unwrap_or_default();
+        let expected = identity
+            .github
+            .as_ref()
+            .map(|g| g.expected())
+            .unwrap_or_default();
         let differing = expected.into_iter().find_map(|(field, value)| {
             let found = workflow_value(leaf, field);
             (found.as_deref() != Some(value)).then(|| {
@@ -45,7 +49,9 @@ pub(super) fn matching<'i>(
             }
         }
     }
-    let detail = workflow_difference.map(|d| format!(", {d}")).unwrap_or_default();
+    let detail = workflow_difference
+        .map(|d| format!(", {d}"))
+        .unwrap_or_default();
     let expected = if identities.is_empty() {
         "no keyless identity (trustedIdentities is empty)".to_string()
     } else {

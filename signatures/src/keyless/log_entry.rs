@@ -76,7 +76,8 @@ fn check_inclusion(
         log: log.url.clone(),
         reason: reason.to_string(),
     };
-    let hash = |bytes: &[u8]| <[u8; 32]>::try_from(bytes).map_err(|_| refuse("a hash is not 32 bytes"));
+    let hash =
+        |bytes: &[u8]| <[u8; 32]>::try_from(bytes).map_err(|_| refuse("a hash is not 32 bytes"));
     let envelope = proof
         .checkpoint
         .as_ref()
@@ -155,7 +156,12 @@ pub(super) fn check_binding(
             let spec: DsseSpec = serde_json::from_value(entry.spec).map_err(unreadable)?;
             let [only] = <[DsseSignature; 1]>::try_from(spec.signatures)
                 .map_err(|_| mismatch("number of signatures"))?;
-            (spec.payload_hash, only.signature, only.verifier, payload_digest)
+            (
+                spec.payload_hash,
+                only.signature,
+                only.verifier,
+                payload_digest,
+            )
         }
     };
     if recorded_digest.algorithm != "sha256"

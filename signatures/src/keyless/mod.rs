@@ -62,8 +62,8 @@ mod log_entry;
 mod refusal;
 mod trust_root;
 
-use rustls_pki_types::CertificateDer;
 use policy::crd::TrustedIdentity;
+use rustls_pki_types::CertificateDer;
 use sigstore::crypto::Signature;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{
     VerificationMaterial, verification_material,
@@ -148,8 +148,10 @@ pub fn verify(
 
     log_entry::authenticate(entry, trust)?;
     leaf.check_valid_at(entry.integrated_time)?;
-    let carried: Vec<CertificateDer<'_>> =
-        carried.iter().map(|der| CertificateDer::from(*der)).collect();
+    let carried: Vec<CertificateDer<'_>> = carried
+        .iter()
+        .map(|der| CertificateDer::from(*der))
+        .collect();
     leaf.check_chain(&carried, trust, entry.integrated_time)?;
 
     let (signed, signature, recorded) = match content {

@@ -106,7 +106,8 @@ impl TrustRoot {
             .iter()
             .enumerate()
             .map(|(index, ca)| {
-                Authority::parse(ca).map_err(|why| format!("certificateAuthorities[{index}]: {why}"))
+                Authority::parse(ca)
+                    .map_err(|why| format!("certificateAuthorities[{index}]: {why}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if authorities.is_empty() {
