@@ -19,13 +19,10 @@ use super::refusal::Refusal;
 use super::rfc3339;
 use super::trust_root::{Log, TrustRoot};
 
-/// The log that made `entry`, once the entry is shown to be that log's: its key was
-/// valid at the entry's integrated time, the signed entry timestamp (which covers the
-/// body, the time and the index) verifies, and so does the inclusion proof, if any.
-pub(super) fn authenticate<'t>(
-    entry: &TransparencyLogEntry,
-    trust: &'t TrustRoot,
-) -> Result<&'t Log, Refusal> {
+/// Shows that `entry` was made by a log of `trust`: the log's key was valid at the
+/// entry's integrated time, the signed entry timestamp (which covers the body, the time
+/// and the index) verifies, and so does the inclusion proof, if any.
+pub(super) fn authenticate(entry: &TransparencyLogEntry, trust: &TrustRoot) -> Result<(), Refusal> {
     let log_id = entry
         .log_id
         .as_ref()
@@ -62,7 +59,7 @@ pub(super) fn authenticate<'t>(
     if let Some(proof) = &entry.inclusion_proof {
         check_inclusion(proof, &entry.canonicalized_body, log)?;
     }
-    Ok(log)
+    Ok(())
 }
 
 /// The inclusion proof with its checkpoint, by sigstore-rs: the checkpoint is signed
