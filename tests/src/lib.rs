@@ -8,6 +8,7 @@ pub mod chart;
 pub mod e2e;
 pub mod recording_webhook;
 pub mod registry;
+pub mod sigstore;
 pub mod tls;
 
 pub use apiserver::{Config, Denial, ProxyTarget, TestApiServer, User};
