@@ -346,6 +346,16 @@ fn the_crd_is_the_one_the_type_generates() {
 }
 
 #[test]
+fn the_default_values_render_a_policy_without_switch_identities_that_parses() {
+    let manifests = render(&[]);
+    let rendered = one(&manifests, "BlueGreenPolicy").clone();
+    assert_eq!(rendered["spec"].get("switchIdentities"), None);
+    let parsed: policy::BlueGreenPolicy = serde_json::from_value(rendered).unwrap();
+    let resolved = policy::Policy::from_spec(Some("default"), &parsed.spec).unwrap();
+    assert_eq!(resolved.action(policy::RuleId::BG003), policy::Action::Off);
+}
+
+#[test]
 fn the_default_policy_comes_from_values_and_parses() {
     let manifests = render(&["-f", "charts/bluegreen-guard/ci/ha-values.yaml"]);
     let rendered = one(&manifests, "BlueGreenPolicy").clone();
