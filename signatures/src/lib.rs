@@ -14,13 +14,16 @@
 //! Both are fetched at once. Verdicts are cached by digest and key set for a TTL, so a
 //! switch looks them up ([`Verifier::cached`]) without asking the registry.
 //!
+//! Keyless signatures (a short-lived Fulcio certificate for the signer's OIDC identity,
+//! recorded in Rekor) are verified offline by [`keyless::verify`] against the
+//! `trusted_root.json` of [`VerifierConfig::trusted_root`], for the BlueGreenPolicy's
+//! `trustedIdentities`; that module says what it checks and where sigstore-rs is used.
+//!
 //! sigstore-rs does the cosign parts it has public (simple-signing payloads, the bundle
 //! types, the signature check with `CosignVerificationKey`); `oci-client` talks to
 //! registries. The `registry` module says why the fetch is done here rather than by
 //! sigstore's client, the `bundle` module why bundles are not verified by sigstore's
-//! bundle verifier. Keyless signatures (a Fulcio certificate) in either layout are
-//! recognised and refused as such ([`policy::Rejection::Keyless`]) until identity
-//! verification is wired in where the `legacy` and `bundle` modules say.
+//! bundle verifier.
 //!
 //! ```no_run
 //! # async fn example(keys: &[policy::crd::TrustedKey]) -> signatures::Result<()> {
@@ -45,6 +48,7 @@ mod cache;
 mod config;
 mod credentials;
 mod error;
+pub mod keyless;
 mod keys;
 mod legacy;
 mod reference;

@@ -211,5 +211,5 @@ fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(data))
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }

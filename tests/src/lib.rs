@@ -10,6 +10,7 @@ pub mod e2e;
 pub mod recording_webhook;
 pub mod referrers;
 pub mod registry;
+pub mod sigstore;
 pub mod tls;
 
 pub use apiserver::{Config, Denial, ProxyTarget, TestApiServer, User};
