@@ -18,7 +18,8 @@
 //!
 //! Why not sigstore-rs's `bundle::verify::Verifier`: it verifies only bundles with a
 //! certificate (`CheckedBundle` refuses a `publicKey` verification material), so it
-//! cannot check a key-based bundle at all; its DSSE and PAE helpers are crate-private.
+//! cannot check a key-based bundle at all; its DSSE and PAE helpers are crate-private
+//! (the encoding is `keyless::pae`).
 //! sigstore-rs is used for the parts that fit: the bundle types
 //! (`sigstore_protobuf_specs`, re-exported as `sigstore::bundle::Bundle`) and the
 //! signature check (`CosignVerificationKey`).
@@ -28,8 +29,8 @@ use serde::Deserialize;
 use sigstore::bundle::Bundle;
 use sigstore::crypto::Signature;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{bundle, verification_material};
-use sigstore_protobuf_specs::io::intoto::Envelope;
 
+use crate::keyless::pae;
 use crate::keys::TrustedKeys;
 use crate::verify::Examined;
 
@@ -124,7 +125,10 @@ pub(crate) fn examine(json: &[u8], digest: &str, keys: &TrustedKeys<'_>) -> Exam
             envelope.signatures.len()
         ));
     };
-    if let Some(key) = keys.signer_of(&pae(envelope), Signature::Raw(&signature.sig)) {
+    if let Some(key) = keys.signer_of(
+        &pae(&envelope.payload_type, &envelope.payload),
+        Signature::Raw(&signature.sig),
+    ) {
         return Examined::Verified(key.to_string());
     }
     let rejection = match bundle
@@ -144,20 +148,6 @@ pub(crate) fn examine(json: &[u8], digest: &str, keys: &TrustedKeys<'_>) -> Exam
         },
     };
     Examined::rejected(SignatureLayout::Bundle, rejection)
-}
-
-/// DSSE's pre-authentication encoding, the bytes the envelope's signature is over
-/// (sigstore-rs has it, crate-private).
-fn pae(envelope: &Envelope) -> Vec<u8> {
-    let mut encoded = format!(
-        "DSSEv1 {} {} {} ",
-        envelope.payload_type.len(),
-        envelope.payload_type,
-        envelope.payload.len()
-    )
-    .into_bytes();
-    encoded.extend_from_slice(&envelope.payload);
-    encoded
 }
 
 #[cfg(test)]

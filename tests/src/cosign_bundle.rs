@@ -198,8 +198,8 @@ pub fn statement(digest: &str, predicate_type: &str) -> String {
     .to_string()
 }
 
-/// DSSE's pre-authentication encoding of a payload.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+/// DSSE's pre-authentication encoding of a payload, what an envelope's signature signs.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut encoded = format!(
         "DSSEv1 {} {payload_type} {} ",
         payload_type.len(),

@@ -233,14 +233,9 @@ impl TestSigstore {
     ) -> (Envelope, KeylessSignature) {
         let timing = Timing::now();
         let (leaf_key, leaf_der) = self.certify(identity, timing);
-        let mut pae = format!(
-            "DSSEv1 {} {payload_type} {} ",
-            payload_type.len(),
-            payload.len()
-        )
-        .into_bytes();
-        pae.extend_from_slice(payload);
-        let signature = leaf_key.sign(&pae).expect("sign");
+        let signature = leaf_key
+            .sign(&crate::cosign_bundle::pae(payload_type, payload))
+            .expect("sign");
         let envelope = Envelope {
             payload: payload.to_vec(),
             payload_type: payload_type.to_string(),

@@ -192,8 +192,9 @@ pub fn verify(
 }
 
 /// The DSSE v1 pre-authentication encoding, what an envelope's signature signs
-/// (<https://github.com/secure-systems-lab/dsse/blob/master/protocol.md>).
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+/// (<https://github.com/secure-systems-lab/dsse/blob/master/protocol.md>); key-based
+/// bundles are checked over it too.
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut encoded = format!(
         "DSSEv1 {} {payload_type} {} ",
         payload_type.len(),
