@@ -158,12 +158,12 @@ mod tests {
 
     use super::*;
 
-    /// `cosign sign` (v3) of an image, keyless (public fixture, see tests/data/cosign-v3).
-    const COSIGN_V3_KEYLESS: &[u8] = include_bytes!("../tests/data/cosign-v3/bundle_v03.json");
+    /// `cosign sign` (v3) of an image, keyless (public fixture, see tests/data/sigstore-rs).
+    const COSIGN_V3_KEYLESS: &[u8] = include_bytes!("../tests/data/sigstore-rs/bundle_v03.json");
     const ITS_DIGEST: &str =
         "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
     const NPM_ATTESTATION: &[u8] =
-        include_bytes!("../tests/data/cosign-v3/npm_slsa_bundle_v03.json");
+        include_bytes!("../tests/data/sigstore-rs/npm_slsa_bundle_v03.json");
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
     fn examined(json: &[u8], digest: &str, key: &TestKey) -> Examined {

@@ -14,8 +14,8 @@ use support::{LocalRegistry, TestKey, WithVerifier, install_crypto_provider};
 const BUDGET: Duration = Duration::from_secs(5);
 const TTL: Duration = Duration::from_secs(600);
 
-/// The public `cosign sign` (v3) keyless bundle (tests/data/cosign-v3) and its image digest.
-const COSIGN_V3_KEYLESS: &[u8] = include_bytes!("data/cosign-v3/bundle_v03.json");
+/// The public `cosign sign` (v3) keyless bundle (tests/data/sigstore-rs) and its image digest.
+const COSIGN_V3_KEYLESS: &[u8] = include_bytes!("data/sigstore-rs/bundle_v03.json");
 const ITS_DIGEST: &str = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
 
 /// The two registries a bundle is found in.
