@@ -463,6 +463,7 @@ mod tests {
                 images: BTreeMap::new(),
                 by: Some(by.into()),
                 manager: Some(manager.into()),
+                reason: None,
             }
         }
 
