@@ -249,11 +249,10 @@ impl Analysis {
         };
         if let Some(gate) = gates.iter().find(|g| g.interval > duration) {
             bail!(
-                "--watch {} is shorter than the interval of gate {} ({}), which could not be evaluated once; nothing was changed: watch at least {}",
+                "--watch {:#} is shorter than the interval of gate {} ({interval:#}), which could not be evaluated once; nothing was changed: watch at least {interval:#}",
                 jiff::SignedDuration::try_from(duration).unwrap_or_default(),
                 gate.name,
-                jiff::SignedDuration::try_from(gate.interval).unwrap_or_default(),
-                jiff::SignedDuration::try_from(gate.interval).unwrap_or_default(),
+                interval = jiff::SignedDuration::try_from(gate.interval).unwrap_or_default(),
             );
         }
         Ok(())

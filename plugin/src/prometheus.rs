@@ -134,7 +134,7 @@ impl Prometheus {
         let answer = tokio::time::timeout(timeout, self.send(promql)).await;
         let outcome = match answer {
             Err(_elapsed) => Err(format!(
-                "did not answer within {}",
+                "did not answer within {:#}",
                 jiff::SignedDuration::try_from(timeout).unwrap_or_default()
             )),
             Ok(Err(reason)) => Err(reason),

@@ -6,6 +6,7 @@
 pub mod apiserver;
 pub mod chart;
 pub mod e2e;
+pub mod prometheus;
 pub mod recording_webhook;
 pub mod registry;
 pub mod tls;

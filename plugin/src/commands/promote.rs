@@ -135,11 +135,13 @@ async fn roll_back(
         Ok(back) => Ok(back),
         Err(err) => {
             let state = serving_now(cluster, router, &plan.to, reason).await;
-            Err(err.context(format!(
-                "the automatic rollback of {router} to {from} failed, so {router} {state}; roll back by hand once that is fixed: kubectl bluegreen rollback {router} -n {namespace}",
+            // The cause's chain is flattened into the message: whatever refused the
+            // rollback (a rule, exit 2), the promote failed (exit 1).
+            bail!(
+                "the automatic rollback of {router} to {from} failed, so {router} {state}; roll back by hand once that is fixed: kubectl bluegreen rollback {router} -n {namespace}: {err:#}",
                 from = plan.from,
                 namespace = plan.namespace,
-            )))
+            )
         }
     }
 }
