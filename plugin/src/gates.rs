@@ -80,7 +80,7 @@ impl Evaluation {
 }
 
 /// A value short enough to read, exact enough to compare with a threshold.
-fn show_value(value: f64) -> String {
+pub fn show_value(value: f64) -> String {
     if value != 0.0 && value.abs() < 1e-3 {
         return format!("{value:.3e}");
     }
@@ -130,7 +130,7 @@ impl Analysis {
         )?;
         let prometheus = match gates.is_empty() {
             true => None,
-            false => Prometheus::connect(args, policy.prometheus.as_deref(), cluster)?,
+            false => Prometheus::connect(args, policy.prometheus.as_deref(), &cluster.client)?,
         };
         Ok(Analysis {
             gates,

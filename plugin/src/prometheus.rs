@@ -14,7 +14,6 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::cli::PrometheusArgs;
-use crate::cluster::Cluster;
 
 /// Where Prometheus is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +95,11 @@ enum Transport {
 
 impl Prometheus {
     /// The Prometheus `args` name, else the one the policy names (`policy_address`);
-    /// `None` when neither does.
+    /// `None` when neither does. A Service is reached through `client`'s API server.
     pub fn connect(
         args: &PrometheusArgs,
         policy_address: Option<&str>,
-        cluster: &Cluster,
+        client: &kube::Client,
     ) -> Result<Option<Prometheus>> {
         let Some(text) = args.prometheus.as_deref().or(policy_address) else {
             return Ok(None);
@@ -112,7 +111,7 @@ impl Prometheus {
                 name,
                 port,
             } => Transport::ServiceProxy {
-                client: cluster.client.clone(),
+                client: client.clone(),
                 prefix: format!("/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy"),
             },
             Address::Url(base) => Transport::Direct {

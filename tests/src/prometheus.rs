@@ -63,6 +63,8 @@ type Key = (String, String, String);
 #[derive(Default)]
 struct Served {
     traffic: Traffic,
+    /// When a scrape first counted errors.
+    first_errors: Option<jiff::Timestamp>,
     ok: u64,
     failed: u64,
     buckets: [u64; BUCKETS.len()],
@@ -111,12 +113,32 @@ impl Exporter {
     }
 }
 
+impl Exporter {
+    /// When a scrape first counted errors of `color` of `app` in `namespace`, if one did.
+    pub fn first_errors_scraped(
+        &self,
+        namespace: &str,
+        app: &str,
+        color: &str,
+    ) -> Option<jiff::Timestamp> {
+        let key = (namespace.to_string(), app.to_string(), color.to_string());
+        self.colors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)?
+            .first_errors
+    }
+}
+
 /// Counts one more [`Traffic`] of each color and renders the counters.
 fn scrape(colors: &mut BTreeMap<Key, Served>) -> String {
     let mut requests = String::from("# TYPE http_requests_total counter\n");
     let mut latency = String::from("# TYPE http_request_duration_seconds histogram\n");
     for ((namespace, app, color), served) in colors.iter_mut() {
         let traffic = served.traffic;
+        if traffic.errors > 0 && served.first_errors.is_none() {
+            served.first_errors = Some(jiff::Timestamp::now());
+        }
         served.ok += traffic.requests - traffic.errors.min(traffic.requests);
         served.failed += traffic.errors.min(traffic.requests);
         for (bucket, bound) in served.buckets.iter_mut().zip(BUCKETS) {

@@ -23,7 +23,7 @@ use crate::app_status::{AppStatus, age};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
-use crate::gates::{Analysis, GateStatus};
+use crate::gates::{Analysis, GateStatus, show_value};
 use crate::output::{Table, Tone, print, styled, styled_action};
 use crate::owner::owned::OwnedRouter;
 use crate::record_table;
@@ -150,8 +150,7 @@ fn render_gates(gates: &[GateStatus]) -> String {
             }
             .to_string(),
             gate.color.clone(),
-            gate.value
-                .map_or_else(|| "-".to_string(), |v| v.to_string()),
+            gate.value.map_or_else(|| "-".to_string(), show_value),
             gate.threshold.clone(),
             result,
             gate.origin.clone(),

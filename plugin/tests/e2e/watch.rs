@@ -1,5 +1,5 @@
-//! Watching: `promote --watch` rolls back when the new live color loses readiness or its
-//! containers restart; `status --watch` redraws when the app changes.
+//! Watching: `promote --watch` rolls back (exit 4) when the new live color loses readiness
+//! or its containers restart; `status --watch` redraws when the app changes.
 
 use std::process::Stdio;
 
@@ -17,7 +17,7 @@ async fn assert_rolled_back(env: &Env, degrade: impl AsyncFnOnce(), reason: &str
         env.plugin("shop", &promote),
         env.after_switch("shop", "api", "green", degrade),
     );
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 4, "{run:?}");
     assert!(
         run.stderr.contains(&format!(
             "green degraded after the switch: {reason}; rolling back to blue\n"
