@@ -79,12 +79,9 @@ pub async fn run(cluster: &Cluster, args: &PromoteArgs, format: OutputFormat) ->
             Ok(Outcome::Success)
         }
         Some(reason) => {
-            anstream::eprintln!(
-                "{} degraded after the switch: {reason}; rolling back to {}",
-                plan.to,
-                plan.from
-            );
-            let back = roll_back(cluster, args, &plan, &reason).await?;
+            let why = format!("{} degraded after the switch: {reason}", plan.to);
+            anstream::eprintln!("{why}; rolling back to {}", plan.from);
+            let back = roll_back(cluster, args, &plan, &why).await?;
             report(&back, false, true, format)?;
             Ok(Outcome::RolledBack)
         }
@@ -156,12 +153,10 @@ async fn serving_now(cluster: &Cluster, router: &RouterRef, failed: &str, reason
             .map(|app| app.live.color.to_string())
     });
     match live {
-        Some(live) if live == failed => {
-            format!("still sends traffic to {failed}, which failed ({reason})")
-        }
+        Some(live) if live == failed => format!("still sends traffic to {failed} ({reason})"),
         Some(live) => format!("sends traffic to {live} (changed by someone else)"),
         None => format!(
-            "may still send traffic to {failed}, which failed ({reason}); the plugin could not read it back"
+            "may still send traffic to {failed} ({reason}); the plugin could not read it back"
         ),
     }
 }

@@ -14,7 +14,9 @@ use bluegreen_e2e::registry::{closed_port, silent_registry};
 use bluegreen_e2e::{ProxyTarget, TestApiServer};
 use serde_json::{Value, json};
 
-use crate::support::{Env, Run, history};
+use crate::support::{
+    Env, Run, assert_live, assert_rolled_back_to_blue, assert_said, assert_stayed_healthy, history,
+};
 
 /// The app's colors serving traffic, a Prometheus scraping them, and the scenario's env.
 struct Metrics {
@@ -125,22 +127,14 @@ async fn a_healthy_release_passes_its_watch_and_status_shows_each_gate() {
             &["promote", "svc/api", "--watch", "4s", "--prometheus", &url],
         )
         .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        run.stdout,
-        format!(
-            "svc/api switched from blue to green in namespace {}\nsvc/api stayed healthy on green for the watch; the release is done\n",
-            env.ns("shop")
-        )
-    );
+    assert_stayed_healthy(&env, &run);
     for line in [
         format!("gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"),
         "gate latency-p99 (svc/api annotation bluegreen.dev/gates) on green: value 0.0496 passes its threshold < 0.25\n".to_string(),
     ] {
-        assert!(run.stderr.contains(&line), "expected {line:?} in {run:?}");
+        assert_said(&run, &line);
     }
-    let service = env.service("shop", "api").await;
-    assert_eq!(service["spec"]["selector"]["color"], json!("green"));
+    let service = assert_live(&env, "green").await;
     let switches = history(&service);
     assert_eq!(switches.len(), 2);
     assert_eq!(switches[1].get("reason"), None, "a promote gives no reason");
@@ -206,36 +200,16 @@ async fn a_release_whose_error_rate_rises_after_the_switch_is_rolled_back() {
         metrics.serve("green", Traffic::healthy().with_errors(50));
     })
     .await;
-    assert_eq!(run.code, 4, "{run:?}");
-    let failed = format!("gate error-rate (BlueGreenPolicy {policy}) on green failed: value ");
-    assert!(
-        run.stderr
-            .contains(&format!("green degraded after the switch: {failed}"))
-            && run.stderr.contains(
-                " fails its threshold < 0.05, 2 evaluations in a row; rolling back to blue\n"
-            ),
-        "{run:?}"
+    let failed = format!(
+        "green degraded after the switch: gate error-rate (BlueGreenPolicy {policy}) on green failed: value "
     );
-    let shop = env.ns("shop");
-    assert_eq!(
-        run.stdout,
-        format!(
-            "svc/api switched from blue to green in namespace {shop}\nsvc/api switched from green to blue in namespace {shop}\n"
-        )
-    );
-    let service = env.service("shop", "api").await;
-    assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
-    let switches = history(&service);
-    assert_eq!(switches.len(), 3, "the switch and the automatic rollback");
-    let rollback = &switches[2];
-    assert_eq!(
-        (&rollback["from"], &rollback["to"]),
-        (&json!("green"), &json!("blue"))
-    );
+    let failing = " fails its threshold < 0.05, 2 evaluations in a row";
+    assert_said(&run, &failed);
+    assert_said(&run, &format!("{failing}; rolling back to blue\n"));
+    let rollback = assert_rolled_back_to_blue(&env, &run).await;
     let reason = rollback["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with(&failed)
-            && reason.ends_with(" fails its threshold < 0.05, 2 evaluations in a row"),
+        reason.starts_with(&failed) && reason.ends_with(failing),
         "{reason}"
     );
 
@@ -276,17 +250,16 @@ async fn a_failing_rollback_says_which_color_serves_and_exits_1() {
     assert_eq!(run.code, 1, "{run:?}");
     let shop = env.ns("shop");
     let expected = format!(
-        "error: the automatic rollback of svc/api to blue failed, so svc/api still sends traffic to green, which failed (gate error-rate (BlueGreenPolicy {policy}) on green failed: value "
+        "error: the automatic rollback of svc/api to blue failed, so svc/api still sends traffic to green (green degraded after the switch: gate error-rate (BlueGreenPolicy {policy}) on green failed: value "
     );
-    assert!(run.stderr.contains(&expected), "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    assert_said(&run, &expected);
+    assert_said(
+        &run,
+        &format!(
             "; roll back by hand once that is fixed: kubectl bluegreen rollback svc/api -n {shop}: switching svc/api to blue is refused by BlueGreenPolicy {policy}; nothing was changed:\n  deny: BG001 ready-target: blue (Deployment api-blue) is not ready to take traffic"
-        )),
-        "{run:?}"
+        ),
     );
-    let service = env.service("shop", "api").await;
-    assert_eq!(service["spec"]["selector"]["color"], json!("green"));
+    assert_live(&env, "green").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,35 +270,27 @@ async fn a_failing_pre_promotion_gate_refuses_promote_and_changes_nothing() {
     // Green fails one request in five under its smoke traffic.
     metrics.serve("green", Traffic::healthy().with_errors(20));
     metrics.wait_for_error_rate("green", 0.2).await;
-    let before = env.service("shop", "api").await;
-
-    let url = metrics.prometheus.url.clone();
-    let run = env
-        .plugin("shop", &["promote", "svc/api", "--prometheus", &url])
-        .await;
-    assert_eq!(run.code, 2, "{run:?}");
-    assert_eq!(
-        run.stderr,
-        format!(
+    let url = &metrics.prometheus.url;
+    assert_refused_by_gates(
+        &env,
+        url,
+        &format!(
             "error: switching svc/api to green is refused by its pre-promotion metric gates; nothing was changed:\n  gate error-rate (BlueGreenPolicy {policy}) on green: value 0.2 fails its threshold < 0.05\n"
-        )
-    );
-    assert_eq!(run.stdout, "");
-    assert_unchanged(&env, &before).await;
+        ),
+    )
+    .await;
 
     // Healthy again, the same gate lets it through.
     metrics.serve("green", Traffic::healthy());
     metrics.wait_for_error_rate("green", 0.0).await;
-    let run = env
-        .plugin("shop", &["promote", "svc/api", "--prometheus", &url])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    assert_promoted(
+        &env,
+        url,
+        &format!(
             "gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"
-        )),
-        "{run:?}"
-    );
+        ),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,50 +301,41 @@ async fn a_gate_without_data_counts_as_its_no_data_setting() {
     let query = ERROR_RATE_QUERY.replace("{{app}}", "checkout");
     let silent = |more: Value| json!([gate("checkout-errors", "pre", &query, "< 0.05", more)]);
     let policy = policy_with(&env, silent(json!({}))).await;
-    let before = env.service("shop", "api").await;
-    let url = metrics.prometheus.url.clone();
-    let promote = ["promote", "svc/api", "--prometheus", &url];
-
-    let run = env.plugin("shop", &promote).await;
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    let url = &metrics.prometheus.url;
+    assert_refused_by_gates(
+        &env,
+        url,
+        &format!(
             "  gate checkout-errors (BlueGreenPolicy {policy}) on green: no data, which the gate counts as failing (noData: fail)\n"
-        )),
-        "{run:?}"
-    );
-    assert_unchanged(&env, &before).await;
+        ),
+    )
+    .await;
 
     policy_with(&env, silent(json!({"noData": "pass"}))).await;
-    let run = env.plugin("shop", &promote).await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    assert_promoted(
+        &env,
+        url,
+        &format!(
             "gate checkout-errors (BlueGreenPolicy {policy}) on green: no data, which the gate counts as passing (noData: pass)\n"
-        )),
-        "{run:?}"
-    );
-    let service = env.service("shop", "api").await;
-    assert_eq!(service["spec"]["selector"]["color"], json!("green"));
+        ),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_prometheus_fails_its_gate_naming_the_url() {
     let env = Env::start().await;
     let policy = policy_with(&env, json!([error_rate("pre", json!({}))])).await;
-    let before = env.service("shop", "api").await;
     let down = format!("http://{}", closed_port());
-    let run = env
-        .plugin("shop", &["promote", "svc/api", "--prometheus", &down])
-        .await;
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    // The message names the URL, and the reason (connection refused) follows.
+    assert_refused_by_gates(
+        &env,
+        &down,
+        &format!(
             "  gate error-rate (BlueGreenPolicy {policy}) on green: no value (Prometheus at {down}: error sending request for url ({down}/api/v1/query?query="
-        )) && run.stderr.contains("Connection refused"),
-        "{run:?}"
-    );
-    assert_unchanged(&env, &before).await;
+        ),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,15 +362,13 @@ async fn a_prometheus_that_never_answers_fails_the_watch_at_its_deadline() {
             ],
         )
         .await;
-    assert_eq!(run.code, 4, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    assert_said(
+        &run,
+        &format!(
             "green degraded after the switch: gate error-rate (BlueGreenPolicy {policy}) on green never passed during the watch: last no value (Prometheus at {silent}: did not answer within 1s); rolling back to blue\n"
-        )),
-        "{run:?}"
+        ),
     );
-    let service = env.service("shop", "api").await;
-    assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
+    assert_rolled_back_to_blue(&env, &run).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,12 +456,12 @@ async fn gates_are_queried_through_the_api_servers_service_proxy() {
     let run = env
         .plugin("shop", &["promote", "svc/api", "--watch", "3s"])
         .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
+    assert_stayed_healthy(&env, &run);
+    assert_said(
+        &run,
+        &format!(
             "gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"
-        )),
-        "{run:?}"
+        ),
     );
 
     // A Service that does not exist: the API server's answer, naming the address.
