@@ -87,13 +87,31 @@ async fn policy_with(env: &Env, gates: Value) -> String {
     env.put_policy("gates", json!({"gates": gates})).await
 }
 
-/// Asserts that `promote` changed nothing: the router is exactly as it was.
-async fn assert_unchanged(env: &Env, before: &Value) {
+/// Runs `promote svc/api --prometheus PROMETHEUS` and asserts it was refused (exit 2)
+/// saying `expected`, with the router exactly as it was.
+async fn assert_refused_by_gates(env: &Env, prometheus: &str, expected: &str) {
+    let before = env.service("shop", "api").await;
+    let run = env
+        .plugin("shop", &["promote", "svc/api", "--prometheus", prometheus])
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_said(&run, expected);
+    assert_eq!(run.stdout, "");
     assert_eq!(
-        &env.service("shop", "api").await,
+        env.service("shop", "api").await,
         before,
         "the router is unchanged"
     );
+}
+
+/// Runs `promote svc/api --prometheus PROMETHEUS` and asserts it switched, saying `expected`.
+async fn assert_promoted(env: &Env, prometheus: &str, expected: &str) {
+    let run = env
+        .plugin("shop", &["promote", "svc/api", "--prometheus", prometheus])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_said(&run, expected);
+    assert_live(env, "green").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
