@@ -59,15 +59,14 @@ apt_install() {
   echo "tools: installing $* (apt)" >&2
   local sudo=()
   [[ $EUID -ne 0 ]] && sudo=(sudo)
-  local own_policy=""
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    own_policy=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$own_policy" >/dev/null
-    "${sudo[@]}" chmod 755 "$own_policy"
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+    # Removed however the install ends.
+    trap "${sudo[*]} rm -f /usr/sbin/policy-rc.d" EXIT
   fi
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  [[ -z "$own_policy" ]] || "${sudo[@]}" rm -f "$own_policy"
 }
 
 missing=()
