@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use jiff::Timestamp;
 use policy::app::RouterRef;
 use policy::{App, Context, ImageVerdicts, Policy, Requester, Snapshot, discover_router};
@@ -128,14 +128,21 @@ pub async fn verify_images(
             let verifier = Verifier::new(VerifierConfig {
                 insecure_registries: args.insecure_registries.clone(),
                 docker_config: docker_config.clone(),
+                trusted_root: args.trusted_root.clone(),
                 ..VerifierConfig::default()
             })
-            .with_context(|| match &docker_config {
-                Some(path) => format!(
-                    "cannot verify image signatures (BG006) with the registry credentials of {}",
-                    path.display()
-                ),
-                None => "cannot verify image signatures (BG006)".to_string(),
+            .map_err(|err| {
+                let context = match (&err, &docker_config) {
+                    // The trust root's error names its own file.
+                    (signatures::Error::TrustRoot(_), _) | (_, None) => {
+                        "cannot verify image signatures (BG006)".to_string()
+                    }
+                    (_, Some(path)) => format!(
+                        "cannot verify image signatures (BG006) with the registry credentials of {}",
+                        path.display()
+                    ),
+                };
+                anyhow::Error::new(err).context(context)
             })?;
             VERIFIER.get_or_init(|| verifier)
         }

@@ -174,6 +174,11 @@ pub struct ImageCheckArgs {
     /// $DOCKER_CONFIG/config.json or ~/.docker/config.json when present.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// A Sigstore trusted_root.json (Fulcio CAs, Rekor logs) to verify keyless
+    /// signatures against, when the policy names trustedIdentities (`cosign
+    /// trusted-root create` writes one; the guard mounts the same file).
+    #[arg(long, value_name = "PATH", env = "BLUEGREEN_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
     /// How long verifying the images' signatures (BG006) may take in all; a registry
     /// that has not answered by then fails the check.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -494,6 +499,8 @@ mod tests {
             "registry.local:80",
             "--verify-timeout",
             "3s",
+            "--trusted-root",
+            "/etc/sigstore/trusted_root.json",
         ])
         .unwrap();
         let Command::Promote(args) = cli.command else {
@@ -504,6 +511,10 @@ mod tests {
             ["127.0.0.1:5000", "registry.local:80"]
         );
         assert_eq!(args.images.verify_timeout, Duration::from_secs(3));
+        assert_eq!(
+            args.images.trusted_root.as_deref(),
+            Some(std::path::Path::new("/etc/sigstore/trusted_root.json"))
+        );
         let Command::Check(args) = parse(&["check", "svc/api"]).unwrap().command else {
             panic!("check")
         };

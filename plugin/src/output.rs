@@ -59,7 +59,7 @@ pub fn print_line(line: &str) -> Result<()> {
 pub fn print_data<T: Serialize>(value: &T, format: OutputFormat) -> Result<()> {
     let text = match format {
         OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(value)?),
-        OutputFormat::Yaml => serde_yaml::to_string(value)?,
+        OutputFormat::Yaml => policy::yaml::to_string(value)?,
         OutputFormat::Table => unreachable!("tables are rendered by each command"),
     };
     print(&text)

@@ -74,7 +74,7 @@ fn json_output_carries_every_field() {
 fn yaml_output_parses() {
     let out = bluegreen(&["check", "-f", "examples/httproute", "-o", "yaml"]);
     assert_eq!(out.status.code(), Some(0));
-    let report: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value = policy::yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(
         report["apps"][0]["router"].as_str(),
         Some("httproute/myapp")

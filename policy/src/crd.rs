@@ -47,6 +47,11 @@ pub struct BlueGreenPolicySpec {
     /// Cosign public keys; an image signed by any one of them is trusted (BG006).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_keys: Vec<TrustedKey>,
+    /// Keyless signers: an image signed with a Fulcio certificate for any one of these
+    /// identities, recorded in Rekor, is trusted (BG006). Needs the guard's and the
+    /// plugin's trust root (`--trusted-root`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_identities: Vec<TrustedIdentity>,
     /// Metric gates every app of the selected namespaces is judged by around a switch; an
     /// app may add its own (annotation `bluegreen.dev/gates`), never replace these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -168,6 +173,126 @@ pub struct TrustedKey {
     pub public_key: String,
 }
 
+/// A keyless signer: the workload identity a Fulcio certificate was issued to, as
+/// `cosign verify --certificate-identity[-regexp] --certificate-oidc-issuer` names it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrustedIdentity {
+    /// A name for messages and metrics.
+    pub name: String,
+    /// The OIDC issuer exactly as Fulcio records it, e.g.
+    /// `https://token.actions.githubusercontent.com` for GitHub Actions.
+    pub issuer: String,
+    /// The certificate's subject exactly: an email, or a URI such as
+    /// `https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main`.
+    /// Give this or `subjectRegExp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A regular expression the whole subject must match, e.g.
+    /// `https://github.com/org/.+/.github/workflows/release.yml@refs/tags/v.*`.
+    #[serde(
+        default,
+        rename = "subjectRegExp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subject_regexp: Option<String>,
+    /// GitHub Actions details Fulcio writes into the certificate; each one given must
+    /// match exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<GithubWorkflow>,
+}
+
+/// The GitHub Actions workflow a keyless signature must come from (cosign's
+/// `--certificate-github-workflow-*` flags).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GithubWorkflow {
+    /// The repository, `owner/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_repository: Option<String>,
+    /// The git ref the workflow ran on, e.g. `refs/heads/main` or `refs/tags/v1.2.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_ref: Option<String>,
+    /// The event that started the workflow, e.g. `push`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_trigger: Option<String>,
+    /// The commit the workflow ran on (40 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_sha: Option<String>,
+    /// The workflow's `name:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_name: Option<String>,
+}
+
+impl GithubWorkflow {
+    /// The fields given, as (what it is, expected value), in a fixed order.
+    pub fn expected(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("repository", &self.workflow_repository),
+            ("ref", &self.workflow_ref),
+            ("trigger", &self.workflow_trigger),
+            ("sha", &self.workflow_sha),
+            ("name", &self.workflow_name),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| Some((field, value.as_deref()?)))
+        .collect()
+    }
+}
+
+impl TrustedIdentity {
+    /// The identity as a person reads it in a refusal: name, subject, issuer and any
+    /// workflow detail.
+    pub fn describe(&self) -> String {
+        let subject = match (&self.subject, &self.subject_regexp) {
+            (Some(exact), _) => format!("subject {exact}"),
+            (None, Some(pattern)) => format!("subject matching {pattern}"),
+            (None, None) => "any subject".to_string(),
+        };
+        let workflow: String = self
+            .github
+            .iter()
+            .flat_map(GithubWorkflow::expected)
+            .map(|(field, value)| format!(", workflow {field} {value}"))
+            .collect();
+        format!(
+            "{} ({subject}, issuer {}{workflow})",
+            self.name, self.issuer
+        )
+    }
+
+    /// The subject pattern as it must match: the whole subject, so that
+    /// `https://github.com/org/` cannot be satisfied by `https://github.com/org-evil/`.
+    pub fn subject_pattern(&self) -> Option<String> {
+        self.subject_regexp
+            .as_ref()
+            .map(|pattern| format!("^(?:{pattern})$"))
+    }
+
+    /// Why this identity cannot be used, if it cannot.
+    fn problem(&self) -> Option<String> {
+        if self.name.trim().is_empty() {
+            return Some("has no name; name it for messages".to_string());
+        }
+        if self.issuer.trim().is_empty() {
+            return Some("names no issuer; give the OIDC issuer Fulcio records, e.g. https://token.actions.githubusercontent.com".to_string());
+        }
+        match (&self.subject, self.subject_pattern()) {
+            (Some(_), Some(_)) => Some("gives both subject and subjectRegExp; give one".to_string()),
+            (None, None) => Some("gives neither subject nor subjectRegExp; give the certificate subject (email or workflow URI) the signer must have".to_string()),
+            (None, Some(pattern)) => regex::Regex::new(&pattern).err().map(|err| {
+                // regex's message draws a caret under the pattern over several lines;
+                // a refusal is one line, so keep its last line, the reason.
+                let err = err.to_string();
+                let reason = err.lines().last().unwrap_or_default();
+                let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+                format!("subjectRegExp is not a regular expression ({reason}); give the exact subject or a valid pattern")
+            }),
+            (Some(_), None) => None,
+        }
+    }
+}
+
 /// Why a BlueGreenPolicy cannot be used.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -194,7 +319,7 @@ pub enum PolicyError {
         value: f64,
     },
     /// A rule is turned on with nothing to check it against: BG006 without
-    /// `trustedKeys` could verify no image, BG003 without identities would let nobody
+    /// `trustedKeys` or `trustedIdentities` could verify no image, BG003 without identities would let nobody
     /// switch. Refused so the policy's author hears it, not the next release.
     #[error(
         "BlueGreenPolicy {policy}: rules.{rule_field} is {action}, but {missing}; {fix}, or set rules.{rule_field} to off"
@@ -210,6 +335,16 @@ pub enum PolicyError {
         missing: &'static str,
         /// What to add.
         fix: &'static str,
+    },
+    /// A trusted identity cannot be matched against a certificate.
+    #[error("BlueGreenPolicy {policy}: trustedIdentities[{index}] {problem}")]
+    TrustedIdentity {
+        /// Policy name.
+        policy: String,
+        /// Its position in `trustedIdentities`.
+        index: usize,
+        /// What is wrong and the fix.
+        problem: String,
     },
     /// A gate is unusable (the message names it and the fix).
     #[error(transparent)]
@@ -240,6 +375,8 @@ pub struct Policy {
     pub capacity_ratio: f64,
     /// The trusted keys of BG006.
     pub trusted_keys: Vec<TrustedKey>,
+    /// The trusted keyless identities of BG006.
+    pub trusted_identities: Vec<TrustedIdentity>,
     /// The policy's metric gates.
     pub gates: Vec<Gate>,
     /// The Prometheus address the policy names, if any.
@@ -278,13 +415,25 @@ impl Policy {
             });
         }
         nothing_to_check(&name, spec)?;
+        if let Some((index, problem)) = spec
+            .trusted_identities
+            .iter()
+            .enumerate()
+            .find_map(|(index, identity)| Some((index, identity.problem()?)))
+        {
+            return Err(PolicyError::TrustedIdentity {
+                policy: name,
+                index,
+                problem,
+            });
+        }
         let gates = gate::from_specs(&spec.gates, &format!("BlueGreenPolicy {name}"))?;
         let actions = RuleId::ALL
             .into_iter()
             .map(|rule| {
                 let default = match rule {
                     RuleId::BG003 if spec.switch_identities.is_configured() => Action::Deny,
-                    RuleId::BG006 if !spec.trusted_keys.is_empty() => Action::Deny,
+                    RuleId::BG006 if spec.names_signers() => Action::Deny,
                     _ => rule.default_action(),
                 };
                 (rule, spec.rules.get(rule).unwrap_or(default))
@@ -297,6 +446,7 @@ impl Policy {
             warm_window,
             capacity_ratio,
             trusted_keys: spec.trusted_keys.clone(),
+            trusted_identities: spec.trusted_identities.clone(),
             gates,
             prometheus: spec.prometheus.as_ref().map(|p| p.address.clone()),
         })
@@ -307,10 +457,12 @@ impl Policy {
         self.actions.get(&rule).copied().unwrap_or(Action::Off)
     }
 
-    /// Whether BG006 needs image verdicts: it is on and there are keys to verify
-    /// against. The guard and the plugin both ask this before going to registries.
+    /// Whether BG006 needs image verdicts: it is on and there are keys or keyless
+    /// identities to verify against. The guard and the plugin both ask this before
+    /// going to registries.
     pub fn verifies_images(&self) -> bool {
-        self.action(RuleId::BG006) != Action::Off && !self.trusted_keys.is_empty()
+        self.action(RuleId::BG006) != Action::Off
+            && !(self.trusted_keys.is_empty() && self.trusted_identities.is_empty())
     }
 
     /// Returns a copy with one rule's action replaced (for tests and `--rule` overrides).
@@ -328,15 +480,22 @@ impl Policy {
     }
 }
 
+impl BlueGreenPolicySpec {
+    /// Whether BG006 has anyone to trust: a key or a keyless identity.
+    fn names_signers(&self) -> bool {
+        !(self.trusted_keys.is_empty() && self.trusted_identities.is_empty())
+    }
+}
+
 /// Refuses a rule set on (deny, warn or audit) with nothing to check it against.
 fn nothing_to_check(policy: &str, spec: &BlueGreenPolicySpec) -> Result<(), PolicyError> {
     let unusable = [
         (
             "signedImages",
             spec.rules.signed_images,
-            spec.trusted_keys.is_empty(),
-            "trustedKeys names no key to verify images with",
-            "add the cosign public keys images are signed with to trustedKeys",
+            !spec.names_signers(),
+            "neither trustedKeys nor trustedIdentities names a signer to verify images with",
+            "add the cosign public keys images are signed with to trustedKeys, or the keyless signers (subject and issuer) to trustedIdentities",
         ),
         (
             "switchIdentity",
@@ -618,7 +777,7 @@ mod tests {
         );
         assert_eq!(
             no_keys.check().unwrap_err().to_string(),
-            "BlueGreenPolicy strict: rules.signedImages is deny, but trustedKeys names no key to verify images with; add the cosign public keys images are signed with to trustedKeys, or set rules.signedImages to off"
+            "BlueGreenPolicy strict: rules.signedImages is deny, but neither trustedKeys nor trustedIdentities names a signer to verify images with; add the cosign public keys images are signed with to trustedKeys, or the keyless signers (subject and issuer) to trustedIdentities, or set rules.signedImages to off"
         );
         let no_identities = named(
             "ci-only",
@@ -658,6 +817,67 @@ mod tests {
     }
 
     #[test]
+    fn keyless_identities_alone_turn_signed_images_on() {
+        let spec: BlueGreenPolicySpec = serde_json::from_value(serde_json::json!({
+            "trustedIdentities": [{
+                "name": "release-workflow",
+                "issuer": "https://token.actions.githubusercontent.com",
+                "subjectRegExp": "https://github.com/shop/.+/.github/workflows/release.yml@refs/tags/v.*",
+                "github": {"workflowRepository": "shop/api", "workflowTrigger": "push"}
+            }]
+        }))
+        .unwrap();
+        let policy = Policy::from_spec(Some("keyless"), &spec).unwrap();
+        assert_eq!(policy.action(RuleId::BG006), Action::Deny);
+        assert!(policy.verifies_images());
+        assert_eq!(
+            policy.trusted_identities[0].describe(),
+            "release-workflow (subject matching https://github.com/shop/.+/.github/workflows/release.yml@refs/tags/v.*, issuer https://token.actions.githubusercontent.com, workflow repository shop/api, workflow trigger push)"
+        );
+    }
+
+    #[rstest::rstest]
+    #[case::no_subject(
+        serde_json::json!({"name": "ci", "issuer": "https://issuer.example"}),
+        "BlueGreenPolicy keyless: trustedIdentities[0] gives neither subject nor subjectRegExp; give the certificate subject (email or workflow URI) the signer must have"
+    )]
+    #[case::both_subjects(
+        serde_json::json!({"name": "ci", "issuer": "https://issuer.example", "subject": "a@example.com", "subjectRegExp": ".*"}),
+        "BlueGreenPolicy keyless: trustedIdentities[0] gives both subject and subjectRegExp; give one"
+    )]
+    #[case::no_issuer(
+        serde_json::json!({"name": "ci", "issuer": " ", "subject": "a@example.com"}),
+        "BlueGreenPolicy keyless: trustedIdentities[0] names no issuer; give the OIDC issuer Fulcio records, e.g. https://token.actions.githubusercontent.com"
+    )]
+    #[case::bad_regexp(
+        serde_json::json!({"name": "ci", "issuer": "https://issuer.example", "subjectRegExp": "https://(github.com/"}),
+        "BlueGreenPolicy keyless: trustedIdentities[0] subjectRegExp is not a regular expression (unclosed group); give the exact subject or a valid pattern"
+    )]
+    fn an_unusable_identity_is_refused_when_written(
+        #[case] identity: serde_json::Value,
+        #[case] expected: &str,
+    ) {
+        let policy = named(
+            "keyless",
+            serde_json::json!({"trustedIdentities": [identity]}),
+        );
+        assert_eq!(policy.check().unwrap_err().to_string(), expected);
+    }
+
+    #[test]
+    fn a_subject_pattern_must_match_the_whole_subject() {
+        let identity = TrustedIdentity {
+            subject_regexp: Some("https://github.com/shop/.*".into()),
+            ..Default::default()
+        };
+        let pattern = regex::Regex::new(&identity.subject_pattern().unwrap()).unwrap();
+        assert!(
+            pattern.is_match("https://github.com/shop/api/.github/workflows/r.yml@refs/heads/main")
+        );
+        assert!(!pattern.is_match("https://evil.example/?https://github.com/shop/x"));
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let err =
             serde_json::from_value::<BlueGreenPolicySpec>(serde_json::json!({"warmwindow": "1h"}))
@@ -671,7 +891,7 @@ mod tests {
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     let crd = BlueGreenPolicy::crd();
-    let body = serde_yaml::to_string(&crd).expect("a CRD always serializes");
+    let body = crate::yaml::to_string(&crd).expect("a CRD always serializes");
     format!(
         "# Generated from policy::crd::BlueGreenPolicy; do not edit.\n# Regenerate: UPDATE_CRD=1 cargo test -p policy crd_yaml\n{body}"
     )

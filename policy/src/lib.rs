@@ -24,6 +24,7 @@ pub mod review;
 pub mod rule;
 pub mod rules;
 pub mod snapshot;
+pub mod yaml;
 
 pub use app::{App, ColorSide, Router};
 pub use crd::{BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet};

@@ -3,6 +3,8 @@
 //! and what is wrong, never panic.
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_saphyr::Spanned;
 
 use crate::snapshot::Object;
 
@@ -14,9 +16,9 @@ pub enum ManifestError {
     Syntax {
         /// File name or other origin.
         source_name: String,
-        /// 1-based document index in the file.
+        /// 1-based index among the file's documents (empty ones are not counted).
         index: usize,
-        /// 1-based line.
+        /// 1-based line in the file where the parser stopped.
         line: usize,
         /// The parser's reason.
         reason: String,
@@ -30,7 +32,7 @@ pub enum ManifestError {
         source_name: String,
         /// 1-based document index.
         index: usize,
-        /// 1-based line where the document starts.
+        /// 1-based line in the file where the object starts (after comments).
         line: usize,
         /// `apiVersion` or `kind`.
         missing: &'static str,
@@ -44,7 +46,7 @@ pub enum ManifestError {
         source_name: String,
         /// 1-based document index.
         index: usize,
-        /// 1-based line where the document starts.
+        /// 1-based line in the file where the object starts (after comments).
         line: usize,
         /// `Deployment api-blue`, or `Deployment (unnamed)`.
         object: String,
@@ -65,56 +67,25 @@ pub struct Parsed {
     pub skipped: Vec<String>,
 }
 
-/// Splits text into YAML documents at `---` lines, keeping each one's first line.
-fn documents(text: &str) -> Vec<(usize, String)> {
-    let mut docs = vec![(1, String::new())];
-    for (number, line) in text.lines().enumerate() {
-        if line.starts_with("---") && line[3..].trim().is_empty() || line.starts_with("--- ") {
-            docs.push((
-                number + 2,
-                line.get(4..)
-                    .map(|rest| format!("{rest}\n"))
-                    .unwrap_or_default(),
-            ));
-        } else if let Some((_, doc)) = docs.last_mut() {
-            doc.push_str(line);
-            doc.push('\n');
-        }
-    }
-    docs
-}
-
 /// Parses every document of `text`; `source_name` names it in errors.
 pub fn parse(text: &str, source_name: &str) -> Result<Parsed, ManifestError> {
     let mut parsed = Parsed::default();
-    let mut index = 0;
-    for (line, doc) in documents(text) {
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(&doc).map_err(|err| ManifestError::Syntax {
-                source_name: source_name.to_string(),
-                index: index + 1,
-                line: line
-                    + err
-                        .location()
-                        .map(|l| l.line().saturating_sub(1))
-                        .unwrap_or(0),
-                reason: err
-                    .to_string()
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            })?;
-        if value.is_null() {
-            continue;
-        }
-        index += 1;
+    for (index, document) in crate::yaml::documents::<Spanned<Value>>(&mut text.as_bytes())
+        .enumerate()
+        .map(|(i, document)| (i + 1, document))
+    {
+        let document = document.map_err(|err| ManifestError::Syntax {
+            source_name: source_name.to_string(),
+            index,
+            line: err.location().map_or(1, |at| at.line() as usize),
+            reason: crate::yaml::reason(&err),
+        })?;
         let at = Position {
             source_name,
             index,
-            line,
+            line: document.referenced.line() as usize,
         };
-        add_value(value, &at, &mut parsed)?;
+        add_value(document.value, &at, &mut parsed)?;
     }
     Ok(parsed)
 }
@@ -125,15 +96,11 @@ struct Position<'a> {
     line: usize,
 }
 
-fn field<'v>(value: &'v serde_yaml::Value, key: &str) -> Option<&'v str> {
-    value.get(key).and_then(serde_yaml::Value::as_str)
+fn field<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
 }
 
-fn add_value(
-    value: serde_yaml::Value,
-    at: &Position<'_>,
-    parsed: &mut Parsed,
-) -> Result<(), ManifestError> {
+fn add_value(value: Value, at: &Position<'_>, parsed: &mut Parsed) -> Result<(), ManifestError> {
     let missing = |missing| ManifestError::NotAnObject {
         source_name: at.source_name.to_string(),
         index: at.index,
@@ -151,7 +118,7 @@ fn add_value(
         (_, list) if list.ends_with("List") && value.get("items").is_some() => {
             let items = value
                 .get("items")
-                .and_then(|i| i.as_sequence())
+                .and_then(|i| i.as_array())
                 .cloned()
                 .unwrap_or_default();
             for item in items {
@@ -187,7 +154,7 @@ fn add_value(
 }
 
 fn typed<T: DeserializeOwned>(
-    value: serde_yaml::Value,
+    value: Value,
     at: &Position<'_>,
     api_version: &str,
     kind: &str,
@@ -258,10 +225,88 @@ items:
     fn a_syntax_error_names_file_document_and_line() {
         let text = "apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: a: b\n";
         let err = parse(text, "bad.yaml").unwrap_err().to_string();
-        assert!(
-            err.starts_with("bad.yaml:5: document 2 is not valid YAML: "),
-            "{err}"
+        assert_eq!(
+            err,
+            "bad.yaml:5: document 2 is not valid YAML: mapping values are not allowed in this context"
         );
+    }
+
+    fn config_map(name: &str) -> String {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
+    }
+
+    /// Document markers as kubectl and Helm write them: only real documents count.
+    #[rstest::rstest]
+    #[case::separated(format!("{}---\n{}", config_map("a"), config_map("b")))]
+    #[case::leading_marker(format!("---\n{}---\n{}", config_map("a"), config_map("b")))]
+    #[case::trailing_marker(format!("{}---\n{}---\n", config_map("a"), config_map("b")))]
+    #[case::empty_document(format!("{}---\n---\n\n---\n{}", config_map("a"), config_map("b")))]
+    #[case::comments_only(format!("{}---\n# nothing here\n  # still nothing\n---\n{}", config_map("a"), config_map("b")))]
+    #[case::null_document(format!("{}---\n~\n---\nnull\n---\n{}", config_map("a"), config_map("b")))]
+    #[case::end_markers(format!("{}...\n---\n{}...\n", config_map("a"), config_map("b")))]
+    #[case::helm_sources(format!("---\n# Source: app/templates/a.yaml\n{}---\n# Source: app/templates/b.yaml\n{}", config_map("a"), config_map("b")))]
+    #[case::content_on_the_marker_line(format!("--- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: a}}}}\n--- # b\n{}", config_map("b")))]
+    #[case::json_documents(r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
+---
+{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}"#.to_string())]
+    fn only_real_documents_are_read(#[case] text: String) {
+        let parsed = parse(&text, "app.yaml").unwrap();
+        assert_eq!(parsed.skipped, ["ConfigMap a", "ConfigMap b"]);
+    }
+
+    #[test]
+    fn errors_count_real_documents_and_give_the_line_in_the_file() {
+        let text = format!(
+            "{}---\n---\n# Source: app/templates/svc.yaml\napiVersion: v1\nmetadata: {{name: api}}\n",
+            config_map("a")
+        );
+        assert_eq!(
+            parse(&text, "helm.yaml").unwrap_err().to_string(),
+            "helm.yaml:8: document 2 has no kind; every Kubernetes object needs apiVersion and kind"
+        );
+        let text = format!("{}---\n# empty\n---\nkind: [\n", config_map("a"));
+        assert_eq!(
+            parse(&text, "helm.yaml").unwrap_err().to_string(),
+            "helm.yaml:8: document 2 is not valid YAML: unclosed bracket '['"
+        );
+    }
+
+    /// The labels of the one Service `text` holds, as the API's JSON shows them.
+    fn service_labels(text: &str) -> Value {
+        match parse(text, "svc.yaml").unwrap().objects.as_slice() {
+            [Object::Service(service)] => serde_json::to_value(&service.metadata.labels).unwrap(),
+            other => panic!("expected one Service, got {other:?}"),
+        }
+    }
+
+    /// YAML 1.2, as the API's JSON sees it: `on`, `yes`, `n`... are strings.
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let labels = service_labels(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  labels: {a: on, b: yes, c: n, d: Off, e: y}\n",
+        );
+        assert_eq!(
+            labels,
+            serde_json::json!({"a": "on", "b": "yes", "c": "n", "d": "Off", "e": "y"})
+        );
+        let err = parse(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  labels: {public: true}\n",
+            "svc.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "svc.yaml:1: document 1 (Service api): metadata.labels.public: invalid type: boolean `true`, expected a string; fix the field to match the v1 Service schema"
+        );
+    }
+
+    #[test]
+    fn merge_keys_are_expanded() {
+        let labels = service_labels(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  annotations: &common {team: shop}\n  labels:\n    <<: *common\n    app: api\n",
+        );
+        assert_eq!(labels, serde_json::json!({"app": "api", "team": "shop"}));
     }
 
     #[test]

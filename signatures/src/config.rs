@@ -19,6 +19,9 @@ pub struct VerifierConfig {
     /// How long a verdict is reused before the registry is asked again. A signature
     /// added or removed meanwhile is seen only after this time.
     pub ttl: Duration,
+    /// A Sigstore `trusted_root.json` (Fulcio CAs, Rekor logs) keyless signatures are
+    /// verified against; `None` means keyless signatures cannot be verified.
+    pub trusted_root: Option<PathBuf>,
 }
 
 impl Default for VerifierConfig {
@@ -27,6 +30,7 @@ impl Default for VerifierConfig {
             insecure_registries: Vec::new(),
             docker_config: None,
             ttl: DEFAULT_TTL,
+            trusted_root: None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum Error {
         /// What is wrong, naming the registry entry when one is at fault.
         reason: String,
     },
+    /// The keyless trust root cannot be read or used.
+    #[error(transparent)]
+    TrustRoot(#[from] crate::keyless::Error),
     /// The registry client cannot be built (TLS setup).
     #[error("cannot build the registry client: {0}")]
     Client(String),

@@ -7,6 +7,11 @@
 //! into a [`policy::ImageVerdict`]. Verdicts are cached by digest and key set for a
 //! TTL, so a switch looks them up ([`Verifier::cached`]) without asking the registry.
 //!
+//! Keyless signatures (a short-lived Fulcio certificate for the signer's OIDC identity,
+//! recorded in Rekor) are verified offline by [`keyless::verify`] against the
+//! `trusted_root.json` of [`VerifierConfig::trusted_root`], for the BlueGreenPolicy's
+//! `trustedIdentities`; that module says what it checks and where sigstore-rs is used.
+//!
 //! sigstore-rs does the cosign parts (payload type, signature layers,
 //! `verify_constraints` with `PublicKeyVerifier`); `oci-client` talks to registries.
 //! The `registry` module says why the fetch is done here rather than by sigstore's
@@ -34,6 +39,7 @@ mod cache;
 mod config;
 mod credentials;
 mod error;
+pub mod keyless;
 mod keys;
 mod reference;
 mod registry;

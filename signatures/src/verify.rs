@@ -14,6 +14,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::cache::VerdictCache;
 use crate::config::VerifierConfig;
 use crate::error::Result;
+use crate::keyless::TrustRoot;
 use crate::keys::{Fingerprinter, verifiers};
 use crate::reference::{ImageRef, cache_key, pinned_form, registry_of, signature_ref};
 use crate::registry::{Registry, SignedPayload};
@@ -25,6 +26,7 @@ use crate::registry::{Registry, SignedPayload};
 pub struct Verifier {
     registry: Registry,
     cache: VerdictCache,
+    trust_root: Option<TrustRoot>,
     fingerprinter: Fingerprinter,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
@@ -42,11 +44,17 @@ pub struct Stats {
 }
 
 impl Verifier {
-    /// Builds a verifier; fails on an unreadable docker config or a TLS setup error.
+    /// Builds a verifier; fails on an unreadable docker config or trust root, or a TLS
+    /// setup error.
     pub fn new(config: VerifierConfig) -> Result<Self> {
         Ok(Self {
             registry: Registry::new(&config)?,
             cache: VerdictCache::new(config.ttl),
+            trust_root: config
+                .trusted_root
+                .as_deref()
+                .map(TrustRoot::from_file)
+                .transpose()?,
             fingerprinter: Fingerprinter::default(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
@@ -112,6 +120,11 @@ impl Verifier {
                 Some((image.to_owned(), self.cached(image, keys)?))
             })
             .collect()
+    }
+
+    /// The trust root keyless signatures are verified against, if one was configured.
+    pub fn trust_root(&self) -> Option<&TrustRoot> {
+        self.trust_root.as_ref()
     }
 
     /// Counters since the verifier was built.

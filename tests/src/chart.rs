@@ -65,9 +65,8 @@ pub fn render(args: &[&str]) -> Vec<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8(output.stdout).expect("helm prints UTF-8");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| serde::Deserialize::deserialize(doc).expect("helm renders YAML"))
-        .filter(|v: &Value| !v.is_null())
+    policy::yaml::documents(&mut text.as_bytes())
+        .map(|doc| doc.expect("helm renders YAML"))
         .collect()
 }
 

@@ -9,6 +9,7 @@ pub mod e2e;
 pub mod prometheus;
 pub mod recording_webhook;
 pub mod registry;
+pub mod sigstore;
 pub mod tls;
 
 pub use apiserver::{Config, Denial, ProxyTarget, TestApiServer, User};

@@ -339,10 +339,20 @@ fn the_crd_is_the_one_the_type_generates() {
         .args(["show", "crds", "charts/bluegreen-guard"])
         .output()
         .unwrap();
-    let shipped: Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    let shipped: Value = policy::yaml::from_slice(&output.stdout).unwrap();
     let generated =
         serde_json::to_value(<policy::BlueGreenPolicy as kube::CustomResourceExt>::crd()).unwrap();
     assert_eq!(shipped, generated);
+}
+
+#[test]
+fn the_default_values_render_a_policy_without_switch_identities_that_parses() {
+    let manifests = render(&[]);
+    let rendered = one(&manifests, "BlueGreenPolicy").clone();
+    assert_eq!(rendered["spec"].get("switchIdentities"), None);
+    let parsed: policy::BlueGreenPolicy = serde_json::from_value(rendered).unwrap();
+    let resolved = policy::Policy::from_spec(Some("default"), &parsed.spec).unwrap();
+    assert_eq!(resolved.action(policy::RuleId::BG003), policy::Action::Off);
 }
 
 #[test]
@@ -456,26 +466,83 @@ fn image_verification_values_become_flags_and_a_read_only_mount() {
             "--registry-config=/etc/bluegreen-guard/registry/config.json",
         ]
     );
-    let manifests = render(&values);
-    let pod = &one(&manifests, "Deployment")["spec"]["template"]["spec"];
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "registry-config")
-        .expect("registry config volume");
+    let (volume, mount) = guard_volume(&render(&values), "registry-config");
     assert_eq!(
         volume["secret"],
         serde_json::json!({"secretName": "registry-credentials", "items": [{"key": ".dockerconfigjson", "path": "config.json"}]})
     );
-    let mount = pod["containers"][0]["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "registry-config")
-        .expect("registry config mount");
     assert_eq!(mount["mountPath"], "/etc/bluegreen-guard/registry");
     assert_eq!(mount["readOnly"], true);
+}
+
+/// The guard pod's volume `name` and the container's mount of it.
+fn guard_volume(manifests: &[Value], name: &str) -> (Value, Value) {
+    let pod = &one(manifests, "Deployment")["spec"]["template"]["spec"];
+    let named = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {list}"))
+            .clone()
+    };
+    (
+        named(&pod["volumes"]),
+        named(&pod["containers"][0]["volumeMounts"]),
+    )
+}
+
+#[test]
+fn the_trusted_root_comes_from_a_config_map_and_identities_reach_the_policy() {
+    let values = [
+        CI_ACCOUNT,
+        "--set=imageVerification.trustedRootConfigMap=sigstore-trusted-root",
+        "--set=policy.trustedIdentities[0].name=release",
+        "--set=policy.trustedIdentities[0].issuer=https://token.actions.githubusercontent.com",
+        "--set=policy.trustedIdentities[0].subjectRegExp=https://github.com/shop/.+",
+        "--set=policy.trustedIdentities[0].github.workflowTrigger=push",
+    ];
+    assert!(
+        bluegreen_e2e::chart::guard_args(&values).contains(
+            &"--trusted-root=/etc/bluegreen-guard/sigstore/trusted_root.json".to_string()
+        )
+    );
+    assert!(
+        !bluegreen_e2e::chart::guard_args(&[])
+            .iter()
+            .any(|a| a.starts_with("--trusted-root")),
+        "no trust root unless one is given"
+    );
+    let manifests = render(&values);
+    let (volume, mount) = guard_volume(&manifests, "trusted-root");
+    assert_eq!(
+        volume["configMap"],
+        serde_json::json!({"name": "sigstore-trusted-root", "items": [{"key": "trusted_root.json", "path": "trusted_root.json"}]})
+    );
+    assert_eq!(mount["mountPath"], "/etc/bluegreen-guard/sigstore");
+    assert_eq!(mount["readOnly"], true);
+
+    let rendered = one(&manifests, "BlueGreenPolicy").clone();
+    let parsed: policy::BlueGreenPolicy = serde_json::from_value(rendered).unwrap();
+    let resolved = policy::Policy::from_spec(Some("default"), &parsed.spec).unwrap();
+    assert_eq!(resolved.action(policy::RuleId::BG006), policy::Action::Deny);
+    assert_eq!(
+        resolved.trusted_identities[0].describe(),
+        "release (subject matching https://github.com/shop/.+, issuer https://token.actions.githubusercontent.com, workflow trigger push)"
+    );
+    for half in [
+        "--set=policy.trustedIdentities[0].name=release",
+        "--set=policy.trustedIdentities[0].issuer=https://issuer.example",
+    ] {
+        let output = helm_command()
+            .args(["template", "charts/bluegreen-guard", half])
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "an identity without name, issuer or subject was accepted: {half}"
+        );
+    }
 }
 
 #[test]

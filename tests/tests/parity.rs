@@ -32,8 +32,8 @@ const GREEN_IMAGE: &str = "registry.example.com/api:1.5";
 /// The plugin's fixture app `svc/api` in `shop`: blue live, green ready.
 fn objects() -> Vec<Value> {
     let text = include_str!("../../plugin/tests/data/apps.yaml");
-    text.split("\n---\n")
-        .map(|doc| serde_yaml::from_str::<Value>(doc).unwrap())
+    policy::yaml::documents::<Value>(&mut text.as_bytes())
+        .map(Result::unwrap)
         .filter(|object| object["metadata"]["namespace"] == "shop")
         .collect()
 }
@@ -406,14 +406,15 @@ fn a_rule_on_with_nothing_to_check_is_off_or_refused_alike() {
         .verdicts
         .insert(GREEN_IMAGE.to_string(), ImageVerdict::Unsigned);
     assert_parity(RuleId::BG006, Action::Off, quiet.switch());
-    // Turned on without keys: the policy is refused by both, with the same message.
+    // Turned on without keys or identities: the policy is refused by both, with the
+    // same message.
     for action in [Action::Deny, Action::Warn, Action::Audit] {
         let (plugin, guard) = Case::new(policy(RuleId::BG006, action, json!({}))).switch();
         assert_eq!(plugin, guard);
         assert_eq!(
             plugin,
             [format!(
-                "BlueGreenPolicy default: rules.signedImages is {action}, but trustedKeys names no key to verify images with; add the cosign public keys images are signed with to trustedKeys, or set rules.signedImages to off"
+                "BlueGreenPolicy default: rules.signedImages is {action}, but neither trustedKeys nor trustedIdentities names a signer to verify images with; add the cosign public keys images are signed with to trustedKeys, or the keyless signers (subject and issuer) to trustedIdentities, or set rules.signedImages to off"
             )]
         );
         let (plugin, guard) = Case::new(policy(RuleId::BG003, action, json!({}))).switch();

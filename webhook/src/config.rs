@@ -62,6 +62,10 @@ pub struct ImageConfig {
     /// guard's own namespace; without it registries are read anonymously.
     #[arg(long = "registry-config", value_name = "PATH")]
     pub registry_config: Option<PathBuf>,
+    /// A Sigstore trusted_root.json (Fulcio CAs, Rekor logs) to verify keyless
+    /// signatures against, for policies with trustedIdentities; mounted from a ConfigMap.
+    #[arg(long = "trusted-root", value_name = "PATH")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 impl Default for ImageConfig {
@@ -71,6 +75,7 @@ impl Default for ImageConfig {
             cache_ttl: signatures::DEFAULT_TTL,
             insecure_registries: Vec::new(),
             registry_config: None,
+            trusted_root: None,
         }
     }
 }
@@ -82,6 +87,7 @@ impl ImageConfig {
             insecure_registries: self.insecure_registries.clone(),
             docker_config: self.registry_config.clone(),
             ttl: self.cache_ttl,
+            trusted_root: self.trusted_root.clone(),
         }
     }
 }

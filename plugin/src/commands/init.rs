@@ -246,7 +246,7 @@ fn owned_snippet(writes: &[Write], app: &str, owners: &[(String, Owner)]) -> Str
             )),
             Write::Create(object) => {
                 text.push_str("---\n# a new object for the chart or the Git repository\n");
-                text.push_str(&serde_yaml::to_string(object).unwrap_or_default());
+                text.push_str(&policy::yaml::to_string(object).unwrap_or_default());
             }
         }
     }
@@ -350,7 +350,7 @@ pub async fn run(cluster: Option<&Cluster>, namespace: &str, args: &InitArgs) ->
             match write {
                 Write::Create(object) => {
                     text.push_str("---\n");
-                    text.push_str(&serde_yaml::to_string(object)?);
+                    text.push_str(&policy::yaml::to_string(object)?);
                 }
                 Write::Label { kind, name } => text.push_str(&format!(
                     "# would label {}/{name} with {APP_LABEL}={}\n",
@@ -395,7 +395,7 @@ mod tests {
         let objects = generate("api", "shop", "registry.example.com/api:1.0", 8080, 2);
         let text = objects
             .iter()
-            .map(|o| serde_yaml::to_string(o).unwrap())
+            .map(|o| policy::yaml::to_string(o).unwrap())
             .collect::<Vec<_>>()
             .join("---\n");
         let parsed = policy::manifest::parse(&text, "generated").unwrap().objects;

@@ -184,7 +184,7 @@ fn text(status: &AppStatus, now: Timestamp, format: OutputFormat) -> Result<Stri
     Ok(match format {
         OutputFormat::Table => render(status, now),
         OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(status)?),
-        OutputFormat::Yaml => serde_yaml::to_string(status)?,
+        OutputFormat::Yaml => policy::yaml::to_string(status)?,
     })
 }
 

@@ -145,8 +145,8 @@ impl Release {
 
     /// The rendered object of `kind` named `name`, if the release renders it.
     pub fn rendered(&self, kind: &str, name: &str) -> Option<Value> {
-        serde_yaml::Deserializer::from_str(&self.manifest)
-            .filter_map(|document| Value::deserialize(document).ok())
+        policy::yaml::documents::<Value>(&mut self.manifest.as_bytes())
+            .filter_map(Result::ok)
             .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
     }
 

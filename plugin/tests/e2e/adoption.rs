@@ -1,5 +1,6 @@
 //! `init`: adopting a one-color app and generating a new one.
 
+use bluegreen_e2e::e2e::{Who, kubectl as kubectl_binary};
 use serde_json::json;
 
 use crate::support::Env;
@@ -80,4 +81,53 @@ async fn init_generates_a_new_app_that_the_checks_accept() {
     let checked = env.plugin("default", &["check", "svc/shopfront"]).await;
     assert_eq!(checked.code, 0, "{checked:?}");
     assert!(checked.stdout.contains("all rules pass"), "{checked:?}");
+}
+
+/// `init --dry-run` prints what kubectl applies as it stands. The app is named `on`,
+/// which kubectl (YAML 1.1) reads as a boolean unless the output quotes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_dry_run_output_is_what_kubectl_applies() {
+    let env = Env::start().await;
+    let preview = env
+        .plugin(
+            "default",
+            &[
+                "init",
+                "svc/on",
+                "--image",
+                "registry.example.com/on:1",
+                "--dry-run",
+            ],
+        )
+        .await;
+    assert_eq!(preview.code, 0, "{preview:?}");
+    let file = env.dir.path().join("init.yaml");
+    std::fs::write(&file, &preview.stdout).unwrap();
+    let applied = tokio::process::Command::new(kubectl_binary())
+        .arg("--kubeconfig")
+        .arg(env.kubeconfig(Who::Admin, "default"))
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        applied.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&applied.stderr),
+        preview.stdout
+    );
+    let service = env.service("default", "on").await;
+    assert_eq!(
+        service["spec"]["selector"],
+        json!({"app": "on", "color": "blue"})
+    );
+    for color in ["blue", "green"] {
+        let deployment = env.deployment("default", &format!("on-{color}")).await;
+        assert_eq!(deployment["metadata"]["labels"]["bluegreen.dev/app"], "on");
+        assert_eq!(
+            deployment["spec"]["template"]["metadata"]["labels"],
+            json!({"app": "on", "color": color})
+        );
+    }
 }

@@ -8,20 +8,19 @@ use std::time::Duration;
 use base64::Engine as _;
 use bluegreen_e2e::e2e::Who;
 use bluegreen_e2e::recording_webhook::{Answer, RecordingWebhook, webhook_configuration};
-use serde_json::json;
-use serde_yaml::Value as Yaml;
+use serde_json::{Value as Yaml, json};
 
 use crate::support::{Env, Run, history};
 
 /// `who`'s kubeconfig for namespace `shop`, as YAML.
 fn kubeconfig(env: &Env, who: Who) -> Yaml {
     let text = std::fs::read_to_string(env.kubeconfig(who, "shop")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    policy::yaml::from_str(&text).unwrap()
 }
 
 fn write(env: &Env, name: &str, kubeconfig: &Yaml) -> PathBuf {
     let path = env.dir.path().join(name);
-    std::fs::write(&path, serde_yaml::to_string(kubeconfig).unwrap()).unwrap();
+    std::fs::write(&path, policy::yaml::to_string(kubeconfig).unwrap()).unwrap();
     path
 }
 
@@ -81,7 +80,7 @@ async fn server_and_certificate_flags_override_the_kubeconfig() {
     std::fs::write(&ca_file, ca).unwrap();
     let cluster = cluster_of(&mut broken);
     cluster["server"] = "https://127.0.0.1:1".into();
-    let fields = cluster.as_mapping_mut().unwrap();
+    let fields = cluster.as_object_mut().unwrap();
     fields.remove("certificate-authority-data");
     fields.remove("certificate-authority");
     let broken = write(&env, "broken.kubeconfig", &broken);
@@ -136,8 +135,8 @@ async fn cluster_and_user_pick_kubeconfig_entries() {
     let mut ci_user = ci["users"][0].clone();
     ci_user["name"] = "ci".into();
     cluster_of(&mut both)["server"] = "https://127.0.0.1:1".into();
-    both["clusters"].as_sequence_mut().unwrap().push(good);
-    both["users"].as_sequence_mut().unwrap().push(ci_user);
+    both["clusters"].as_array_mut().unwrap().push(good);
+    both["users"].as_array_mut().unwrap().push(ci_user);
     let both = write(&env, "both.kubeconfig", &both);
 
     let unreachable = run_with(&env, &both, &["status", "svc/api"]).await;

@@ -10,7 +10,6 @@ use std::process::Output;
 
 use bluegreen_e2e::Denial;
 use bluegreen_e2e::e2e::{Cluster, Rollout, Who};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The binary under test, built by Cargo for this test target.
@@ -56,8 +55,8 @@ impl Env {
         )
         .unwrap();
         let mut manifests = Vec::new();
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let mut manifest = Value::deserialize(document).unwrap();
+        for document in policy::yaml::documents::<Value>(&mut text.as_bytes()) {
+            let mut manifest = document.unwrap();
             if let Some(fields) = manifest.as_object_mut() {
                 // The controller's part is written below, for the generation the
                 // cluster gives each Deployment.

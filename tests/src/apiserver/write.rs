@@ -215,7 +215,7 @@ fn decode_body(body: &[u8], content_type: Option<&str>) -> ApiResult<Value> {
     }
     let yaml = content_type.is_some_and(|ct| ct.contains("yaml"));
     let decoded = if yaml {
-        serde_yaml::from_slice::<Value>(body).map_err(|err| err.to_string())
+        policy::yaml::from_slice::<Value>(body).map_err(|err| err.to_string())
     } else {
         serde_json::from_slice::<Value>(body).map_err(|err| err.to_string())
     };

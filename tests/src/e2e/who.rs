@@ -51,21 +51,21 @@ impl Who {
 /// The admin kubeconfig `admin` (YAML text) with its users impersonating `who`
 /// (kubeconfig `as`/`as-groups`) and its contexts defaulting to `namespace`.
 pub(super) fn impersonating(admin: &str, who: Who, namespace: &str) -> String {
-    let mut config: serde_yaml::Value = serde_yaml::from_str(admin).expect("kubeconfig YAML");
+    let mut config: serde_json::Value = policy::yaml::from_str(admin).expect("kubeconfig YAML");
     if who != Who::Admin {
-        for user in config["users"].as_sequence_mut().into_iter().flatten() {
+        for user in config["users"].as_array_mut().into_iter().flatten() {
             user["user"]["as"] = who.username().into();
             user["user"]["as-groups"] = who
                 .groups()
                 .iter()
-                .map(|g| serde_yaml::Value::from(*g))
+                .map(|g| serde_json::Value::from(*g))
                 .collect();
         }
     }
-    for context in config["contexts"].as_sequence_mut().into_iter().flatten() {
+    for context in config["contexts"].as_array_mut().into_iter().flatten() {
         context["context"]["namespace"] = namespace.into();
     }
-    serde_yaml::to_string(&config).expect("kubeconfig YAML")
+    policy::yaml::to_string(&config).expect("kubeconfig YAML")
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ fn decode_json(body: &[u8]) -> ApiResult<Value> {
 
 /// Decodes an apply configuration (YAML, of which JSON is a subset).
 pub fn decode_apply(body: &[u8]) -> ApiResult<Value> {
-    serde_yaml::from_slice(body)
+    policy::yaml::from_slice(body)
         .map_err(|err| ApiError::bad_request(format!("error decoding YAML: {err}")))
 }
 
