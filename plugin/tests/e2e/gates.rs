@@ -82,6 +82,15 @@ fn error_rate(phase: &str, more: Value) -> Value {
     gate("error-rate", phase, ERROR_RATE_QUERY, "< 0.05", more)
 }
 
+/// A scenario's env with both colors' metrics, and a policy holding the error-rate gate
+/// in `phase` (with `more` fields); the policy's name.
+async fn gated(phase: &str, more: Value) -> (Env, Metrics, String) {
+    let env = Env::start().await;
+    let metrics = Metrics::start(&env).await;
+    let policy = policy_with(&env, json!([error_rate(phase, more)])).await;
+    (env, metrics, policy)
+}
+
 /// A BlueGreenPolicy with `gates` (the CI account may switch); its name.
 async fn policy_with(env: &Env, gates: Value) -> String {
     env.put_policy("gates", json!({"gates": gates})).await
@@ -116,13 +125,7 @@ async fn assert_promoted(env: &Env, prometheus: &str, expected: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_release_passes_its_watch_and_status_shows_each_gate() {
-    let env = Env::start().await;
-    let metrics = Metrics::start(&env).await;
-    let policy = policy_with(
-        &env,
-        json!([error_rate("post", json!({"failureLimit": 2}))]),
-    )
-    .await;
+    let (env, metrics, policy) = gated("post", json!({"failureLimit": 2})).await;
     // The app adds a gate of its own.
     let latency = gate(
         "latency-p99",
@@ -206,13 +209,7 @@ async fn promote_and_degrade(env: &Env, prometheus: &str, degrade: impl AsyncFnO
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_whose_error_rate_rises_after_the_switch_is_rolled_back() {
-    let env = Env::start().await;
-    let metrics = Metrics::start(&env).await;
-    let policy = policy_with(
-        &env,
-        json!([error_rate("post", json!({"failureLimit": 2}))]),
-    )
-    .await;
+    let (env, metrics, policy) = gated("post", json!({"failureLimit": 2})).await;
 
     let run = promote_and_degrade(&env, &metrics.prometheus.url, async || {
         metrics.serve("green", Traffic::healthy().with_errors(50));
@@ -254,9 +251,7 @@ async fn a_release_whose_error_rate_rises_after_the_switch_is_rolled_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_rollback_says_which_color_serves_and_exits_1() {
-    let env = Env::start().await;
-    let metrics = Metrics::start(&env).await;
-    let policy = policy_with(&env, json!([error_rate("post", json!({}))])).await;
+    let (env, metrics, policy) = gated("post", json!({})).await;
 
     // Green fails its gate, and blue is no longer ready to take traffic back (BG001).
     let run = promote_and_degrade(&env, &metrics.prometheus.url, async || {
@@ -282,33 +277,23 @@ async fn a_failing_rollback_says_which_color_serves_and_exits_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_pre_promotion_gate_refuses_promote_and_changes_nothing() {
-    let env = Env::start().await;
-    let metrics = Metrics::start(&env).await;
-    let policy = policy_with(&env, json!([error_rate("pre", json!({}))])).await;
+    let (env, metrics, policy) = gated("pre", json!({})).await;
     // Green fails one request in five under its smoke traffic.
     metrics.serve("green", Traffic::healthy().with_errors(20));
     metrics.wait_for_error_rate("green", 0.2).await;
     let url = &metrics.prometheus.url;
-    assert_refused_by_gates(
-        &env,
-        url,
-        &format!(
-            "error: switching svc/api to green is refused by its pre-promotion metric gates; nothing was changed:\n  gate error-rate (BlueGreenPolicy {policy}) on green: value 0.2 fails its threshold < 0.05\n"
-        ),
-    )
-    .await;
+    let refusal = format!(
+        "error: switching svc/api to green is refused by its pre-promotion metric gates; nothing was changed:\n  gate error-rate (BlueGreenPolicy {policy}) on green: value 0.2 fails its threshold < 0.05\n"
+    );
+    assert_refused_by_gates(&env, url, &refusal).await;
 
     // Healthy again, the same gate lets it through.
     metrics.serve("green", Traffic::healthy());
     metrics.wait_for_error_rate("green", 0.0).await;
-    assert_promoted(
-        &env,
-        url,
-        &format!(
-            "gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"
-        ),
-    )
-    .await;
+    let passing = format!(
+        "gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"
+    );
+    assert_promoted(&env, url, &passing).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,24 +305,16 @@ async fn a_gate_without_data_counts_as_its_no_data_setting() {
     let silent = |more: Value| json!([gate("checkout-errors", "pre", &query, "< 0.05", more)]);
     let policy = policy_with(&env, silent(json!({}))).await;
     let url = &metrics.prometheus.url;
-    assert_refused_by_gates(
-        &env,
-        url,
-        &format!(
-            "  gate checkout-errors (BlueGreenPolicy {policy}) on green: no data, which the gate counts as failing (noData: fail)\n"
-        ),
-    )
-    .await;
+    let refusal = format!(
+        "  gate checkout-errors (BlueGreenPolicy {policy}) on green: no data, which the gate counts as failing (noData: fail)\n"
+    );
+    assert_refused_by_gates(&env, url, &refusal).await;
 
     policy_with(&env, silent(json!({"noData": "pass"}))).await;
-    assert_promoted(
-        &env,
-        url,
-        &format!(
-            "gate checkout-errors (BlueGreenPolicy {policy}) on green: no data, which the gate counts as passing (noData: pass)\n"
-        ),
-    )
-    .await;
+    let passing = format!(
+        "gate checkout-errors (BlueGreenPolicy {policy}) on green: no data, which the gate counts as passing (noData: pass)\n"
+    );
+    assert_promoted(&env, url, &passing).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,14 +323,10 @@ async fn an_unreachable_prometheus_fails_its_gate_naming_the_url() {
     let policy = policy_with(&env, json!([error_rate("pre", json!({}))])).await;
     let down = format!("http://{}", closed_port());
     // The message names the URL, and the reason (connection refused) follows.
-    assert_refused_by_gates(
-        &env,
-        &down,
-        &format!(
-            "  gate error-rate (BlueGreenPolicy {policy}) on green: no value (Prometheus at {down}: error sending request for url ({down}/api/v1/query?query="
-        ),
-    )
-    .await;
+    let refusal = format!(
+        "  gate error-rate (BlueGreenPolicy {policy}) on green: no value (Prometheus at {down}: error sending request for url ({down}/api/v1/query?query="
+    );
+    assert_refused_by_gates(&env, &down, &refusal).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
