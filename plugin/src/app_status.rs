@@ -3,12 +3,14 @@
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
+use policy::gate::Phase;
 use policy::record::{self, Images, Switch};
 use policy::rules::warm_rollback;
 use policy::{Action, App, ColorSide, Context, Snapshot, check_app};
 use serde::Serialize;
 
 use crate::exit::Outcome;
+use crate::gates::GateStatus;
 use crate::output::{FindingView, Tone, styled};
 use crate::owner::Owner;
 use crate::owner::owned::OwnedRouter;
@@ -117,6 +119,9 @@ pub struct AppStatus {
     /// What cannot be told about the owner's next write, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_unknown: Option<String>,
+    /// The metric gates in force, each evaluated now when a Prometheus is named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateStatus>,
 }
 
 impl AppStatus {
@@ -148,7 +153,18 @@ impl AppStatus {
             owner: Owner::of(app.router.meta()).map(|owner| owner.to_string()),
             drift: None,
             owner_unknown: None,
+            gates: Vec::new(),
         }
+    }
+
+    /// Adds the metric gates as evaluated now: a post-promotion gate failing on the live
+    /// color is a degradation.
+    pub fn with_gates(mut self, gates: Vec<GateStatus>) -> Self {
+        self.healthy &= !gates
+            .iter()
+            .any(|gate| gate.phase == Phase::Post && gate.passes == Some(false));
+        self.gates = gates;
+        self
     }
 
     /// Adds what the router's owner renders: a next write that does not keep the live

@@ -161,6 +161,9 @@ pub struct StatusArgs {
     /// How BG006 reaches registries.
     #[command(flatten)]
     pub images: ImageCheckArgs,
+    /// Where metric gates are queried (each gate's last value is shown).
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 }
 
 /// How BG006 (signed images) verifies images when the policy in force has trusted keys.
@@ -180,6 +183,26 @@ pub struct ImageCheckArgs {
     /// that has not answered by then fails the check.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub verify_timeout: Duration,
+}
+
+/// Where metric gates are queried.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PrometheusArgs {
+    /// The Prometheus metric gates query: a URL (http://prometheus.monitoring:9090), or
+    /// svc/NAMESPACE/NAME:PORT through the API server's service proxy (no route into the
+    /// cluster needed). Default: the BlueGreenPolicy's prometheus.address.
+    #[arg(long, value_name = "URL|svc/NAMESPACE/NAME:PORT")]
+    pub prometheus: Option<String>,
+    /// A file holding a bearer token for a Prometheus URL (through the service proxy, the
+    /// kubeconfig's credentials are used).
+    #[arg(long, value_name = "PATH")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// PEM certificates of the authority that signs the Prometheus URL's certificate.
+    #[arg(long, value_name = "PATH")]
+    pub prometheus_ca_file: Option<PathBuf>,
+    /// Do not check the Prometheus URL's certificate (insecure).
+    #[arg(long, conflicts_with = "prometheus_ca_file")]
+    pub prometheus_insecure_skip_tls_verify: bool,
 }
 
 /// Writing fields a tool owns (Helm, Argo CD, Flux).
@@ -244,7 +267,8 @@ pub struct PromoteArgs {
     /// Run the checks and ask the API server (and the guard) with a dry-run write; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// After switching, watch the new live color this long and roll back if it degrades (e.g. 5m).
+    /// After switching, watch the new live color this long and roll back if it degrades
+    /// or a post-promotion metric gate fails (e.g. 5m); exit 4 when it rolled back.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub watch: Option<Duration>,
     /// Switch only to this color; when it is already live, do nothing. Makes a retried or
@@ -254,6 +278,10 @@ pub struct PromoteArgs {
     /// How BG006 reaches registries.
     #[command(flatten)]
     pub images: ImageCheckArgs,
+    /// Where metric gates are queried: pre-promotion gates before the switch, post-promotion
+    /// gates during --watch.
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 }
 
 /// `rollback`.

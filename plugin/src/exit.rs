@@ -13,6 +13,8 @@ pub enum Outcome {
     Unhealthy,
     /// Exit 3: a wait ran out of time.
     TimedOut,
+    /// Exit 4: `promote --watch` saw the new color fail and switched back.
+    RolledBack,
 }
 
 impl From<Outcome> for ExitCode {
@@ -22,6 +24,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Unhealthy => 1,
             Outcome::Denied => 2,
             Outcome::TimedOut => 3,
+            Outcome::RolledBack => 4,
         })
     }
 }

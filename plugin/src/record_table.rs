@@ -5,9 +5,15 @@ use policy::record::Switch;
 
 use crate::output::Table;
 
-/// The table of switches, oldest first.
+/// The table of switches, oldest first; a REASON column when a switch says why it was
+/// made (an automatic rollback).
 pub fn render(switches: &[Switch]) -> String {
-    let mut table = Table::new(&["TIME", "FROM", "TO", "BY", "IMAGES OF THE NEW LIVE COLOR"]);
+    let with_reasons = switches.iter().any(|switch| switch.reason.is_some());
+    let mut headers = vec!["TIME", "FROM", "TO", "BY", "IMAGES OF THE NEW LIVE COLOR"];
+    if with_reasons {
+        headers.push("REASON");
+    }
+    let mut table = Table::new(&headers);
     for switch in switches {
         let images = switch
             .images
@@ -25,13 +31,17 @@ pub fn render(switches: &[Switch]) -> String {
             Some(manager) => format!("{by} ({manager})"),
             None => by.to_string(),
         };
-        table.row(vec![
+        let mut row = vec![
             switch.time.to_string(),
             switch.from.clone(),
             switch.to.clone(),
             by,
             images,
-        ]);
+        ];
+        if with_reasons {
+            row.push(switch.reason.clone().unwrap_or_else(|| "-".to_string()));
+        }
+        table.row(row);
     }
     table.render()
 }
@@ -50,5 +60,28 @@ mod tests {
         let app = fixtures::app(&snapshot, "svc/api");
         let switches = record::read(app.router.annotations()).unwrap();
         insta::assert_snapshot!(render(&switches));
+    }
+
+    #[test]
+    fn an_automatic_rollback_says_why() {
+        let objects = fixtures::objects();
+        let snapshot = fixtures::snapshot(&objects, "shop");
+        let app = fixtures::app(&snapshot, "svc/api");
+        let mut switches = record::read(app.router.annotations()).unwrap();
+        let last = switches.last().unwrap().clone();
+        switches.push(Switch {
+            from: last.to.clone(),
+            to: last.from.clone(),
+            reason: Some("gate error-rate (BlueGreenPolicy default) on green failed: value 0.2 fails its threshold < 0.05, 1 evaluation in a row".into()),
+            ..last
+        });
+        let table = render(&switches);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("  REASON"), "{table}");
+        assert!(lines[1].ends_with("  -"), "{table}");
+        assert!(
+            lines.last().unwrap().ends_with("  gate error-rate (BlueGreenPolicy default) on green failed: value 0.2 fails its threshold < 0.05, 1 evaluation in a row"),
+            "{table}"
+        );
     }
 }

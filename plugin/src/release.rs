@@ -60,16 +60,18 @@ impl Release {
 
     /// Runs the pre-flight on switching the app to its idle color and, when every rule
     /// passes and no tool owns the switch (or `owner` says to take it over), sends the
-    /// switch. A deny prints every finding and changes nothing.
+    /// switch, recording `reason` when given. A deny prints every finding and changes
+    /// nothing.
     pub async fn switch(
         &self,
         cluster: &Cluster,
         dry_run: bool,
         owner: OwnerArgs,
+        reason: Option<&str>,
     ) -> Result<SwitchPlan> {
         let snapshot = self.read.snapshot();
         let app = self.read.app(&snapshot)?;
-        self.switch_app(cluster, &app, &snapshot, dry_run, owner)
+        self.switch_app(cluster, &app, &snapshot, dry_run, owner, reason)
             .await
     }
 
@@ -81,6 +83,7 @@ impl Release {
         snapshot: &Snapshot<'_>,
         dry_run: bool,
         owner: OwnerArgs,
+        reason: Option<&str>,
     ) -> Result<SwitchPlan> {
         let now = Timestamp::now();
         preflight(app, snapshot, &self.checks.context(now))?;
@@ -102,7 +105,7 @@ impl Release {
             Some(owned) => return Err(Owned(owned.refusal(to)).into()),
         };
         let by = self.checks.requester.as_ref().map(|r| r.username.as_str());
-        let plan = SwitchPlan::new(app, now, by)?;
+        let plan = SwitchPlan::new(app, now, by, reason)?;
         plan.apply(cluster, dry_run, take_over).await?;
         if let Some(next) = owned
             .filter(|_| take_over && !dry_run)

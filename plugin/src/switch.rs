@@ -49,11 +49,19 @@ pub struct SwitchPlan {
     pub annotations: std::collections::BTreeMap<String, String>,
     /// The new routing: the whole selector, or the whole rules.
     pub spec: Value,
+    /// Why the switch is made, when the plugin decided it (an automatic rollback): recorded
+    /// in the history and the Event.
+    pub reason: Option<String>,
 }
 
 impl SwitchPlan {
-    /// The switch of `app` to its idle color at `now`, by `by`.
-    pub fn new(app: &App<'_>, now: Timestamp, by: Option<&str>) -> Result<Self> {
+    /// The switch of `app` to its idle color at `now`, by `by`, for `reason` if given.
+    pub fn new(
+        app: &App<'_>,
+        now: Timestamp,
+        by: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<Self> {
         let router = app.router.reference();
         let resource_version = match app.router {
             Router::Service(s) => s.resource_version(),
@@ -65,8 +73,15 @@ impl SwitchPlan {
                 "{router}: annotation {HISTORY_ANNOTATION} is not the JSON the plugin writes; fix it or remove it (kubectl annotate {router} {HISTORY_ANNOTATION}-)"
             )
         })?;
-        let annotations =
-            record::of_switch(app, app.idle.color, previous, now, by, Some(FIELD_MANAGER));
+        let annotations = record::of_switch(
+            app,
+            app.idle.color,
+            previous,
+            now,
+            by,
+            Some(FIELD_MANAGER),
+            reason,
+        );
         // The whole selector: a server-side apply owns it as one atomic map.
         let spec = match app.router {
             Router::Service(service) => {
@@ -88,6 +103,7 @@ impl SwitchPlan {
             resource_version: resource_version.to_string(),
             annotations,
             spec,
+            reason: reason.map(str::to_string),
         })
     }
 
@@ -185,13 +201,27 @@ impl SwitchPlan {
             // reportingInstance is then the tool's name, not the user's hostname.
             instance: None,
         };
+        let (reason, note) = match &self.reason {
+            None => (
+                "Switched",
+                format!(
+                    "traffic switched from {} to {} by kubectl bluegreen",
+                    self.from, self.to
+                ),
+            ),
+            Some(why) => (
+                "RolledBack",
+                format!(
+                    "traffic switched back from {} to {} by kubectl bluegreen: {why}",
+                    self.from, self.to
+                ),
+            ),
+        };
         let event = Event {
             type_: EventType::Normal,
-            reason: "Switched".to_string(),
-            note: Some(format!(
-                "traffic switched from {} to {} by kubectl bluegreen",
-                self.from, self.to
-            )),
+            reason: reason.to_string(),
+            // events.k8s.io keeps notes up to 1 kB.
+            note: Some(truncated(note, 1024)),
             action: "Switch".to_string(),
             secondary: None,
         };
@@ -210,6 +240,18 @@ impl SwitchPlan {
             })?;
         Ok(())
     }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncated(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let end = (0..=max)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text.truncate(end);
+    }
+    text
 }
 
 /// The route's rules with traffic moved from the live color's Service to the idle

@@ -11,6 +11,7 @@ fn plan(namespace: &str, router: &str) -> SwitchPlan {
         &app,
         fixtures::now(),
         Some("system:serviceaccount:ci:deployer"),
+        None,
     )
     .unwrap()
 }

@@ -17,3 +17,5 @@ pub const PREVIOUS_COLOR_ANNOTATION: &str = "bluegreen.dev/previous-color";
 pub const HISTORY_ANNOTATION: &str = "bluegreen.dev/history";
 /// Deployment annotation written by `verify`: the verified pod-template hash and time.
 pub const VERIFIED_ANNOTATION: &str = "bluegreen.dev/verified";
+/// Router annotation: the app's own metric gates, a JSON list added to the policy's.
+pub const GATES_ANNOTATION: &str = "bluegreen.dev/gates";

@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::parse_duration;
+use crate::gate::{self, Gate, GateError, GateSpec};
 pub use crate::rule::{Action, RuleId};
 
 /// The guardrails for the namespaces this policy selects.
@@ -51,6 +52,22 @@ pub struct BlueGreenPolicySpec {
     /// plugin's trust root (`--trusted-root`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_identities: Vec<TrustedIdentity>,
+    /// Metric gates every app of the selected namespaces is judged by around a switch; an
+    /// app may add its own (annotation `bluegreen.dev/gates`), never replace these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateSpec>,
+    /// Where the plugin queries the gates (its `--prometheus` flag overrides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
+}
+
+/// The Prometheus that metric gates query.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusSpec {
+    /// A URL (`https://prometheus.example.com`), or `svc/NAMESPACE/NAME:PORT` reached
+    /// through the API server's service proxy.
+    pub address: String,
 }
 
 /// The action of each rule, by the rule's name.
@@ -329,6 +346,9 @@ pub enum PolicyError {
         /// What is wrong and the fix.
         problem: String,
     },
+    /// A gate is unusable (the message names it and the fix).
+    #[error(transparent)]
+    Gate(#[from] GateError),
     /// `namespaceSelector` is malformed.
     #[error(
         "BlueGreenPolicy {policy}: namespaceSelector is invalid ({reason}); write a label selector: matchLabels, or matchExpressions with operator In, NotIn, Exists or DoesNotExist"
@@ -357,6 +377,10 @@ pub struct Policy {
     pub trusted_keys: Vec<TrustedKey>,
     /// The trusted keyless identities of BG006.
     pub trusted_identities: Vec<TrustedIdentity>,
+    /// The policy's metric gates.
+    pub gates: Vec<Gate>,
+    /// The Prometheus address the policy names, if any.
+    pub prometheus: Option<String>,
 }
 
 /// The warm window when no policy sets one.
@@ -403,6 +427,7 @@ impl Policy {
                 problem,
             });
         }
+        let gates = gate::from_specs(&spec.gates, &format!("BlueGreenPolicy {name}"))?;
         let actions = RuleId::ALL
             .into_iter()
             .map(|rule| {
@@ -422,6 +447,8 @@ impl Policy {
             capacity_ratio,
             trusted_keys: spec.trusted_keys.clone(),
             trusted_identities: spec.trusted_identities.clone(),
+            gates,
+            prometheus: spec.prometheus.as_ref().map(|p| p.address.clone()),
         })
     }
 
@@ -765,6 +792,28 @@ mod tests {
             serde_json::json!({"rules": {"signedImages": "off", "switchIdentity": "off"}}),
         );
         assert!(off.check().is_ok());
+    }
+
+    #[test]
+    fn a_policy_with_a_bad_gate_is_refused_naming_the_gate() {
+        let policy = named(
+            "default",
+            serde_json::json!({"gates": [{"name": "error-rate", "query": "x", "threshold": "1%"}]}),
+        );
+        assert_eq!(
+            policy.check().unwrap_err().to_string(),
+            r#"gate "error-rate" of BlueGreenPolicy default: threshold "1%" is not a comparison; write it like < 0.01, <= 0.5, > 0.99 or >= 1"#
+        );
+        let good = named(
+            "default",
+            serde_json::json!({"gates": [{"name": "error-rate", "query": "x", "threshold": "< 0.01"}], "prometheus": {"address": "svc/monitoring/prometheus:9090"}}),
+        );
+        let resolved = Policy::from_spec(Some("default"), &good.spec).unwrap();
+        assert_eq!(resolved.gates[0].origin, "BlueGreenPolicy default");
+        assert_eq!(
+            resolved.prometheus.as_deref(),
+            Some("svc/monitoring/prometheus:9090")
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod crd;
 pub mod discovery;
 pub mod duration;
 pub mod finding;
+pub mod gate;
 pub mod images;
 pub mod manifest;
 pub mod record;

@@ -40,6 +40,10 @@ pub struct Switch {
     /// `argocd-controller`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager: Option<String>,
+    /// Why the switch was made, when its writer says: an automatic rollback names the gate
+    /// or the degradation that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Switch {
@@ -107,7 +111,7 @@ fn side_images(side: &ColorSide<'_>) -> (String, Images) {
 }
 
 /// The record annotations of a switch of `app` (as it stood) to `to` at `now` by `by`
-/// through field manager `manager`, appended to `history`.
+/// through field manager `manager` (for `reason`, when given), appended to `history`.
 pub fn of_switch(
     app: &App<'_>,
     to: &str,
@@ -115,6 +119,7 @@ pub fn of_switch(
     now: Timestamp,
     by: Option<&str>,
     manager: Option<&str>,
+    reason: Option<&str>,
 ) -> BTreeMap<String, String> {
     let history = append(
         history,
@@ -125,6 +130,7 @@ pub fn of_switch(
             images: app_images(app),
             by: by.map(str::to_string),
             manager: manager.map(str::to_string),
+            reason: reason.map(str::to_string),
         },
     );
     BTreeMap::from([
@@ -185,7 +191,7 @@ pub fn after_write(
         return BTreeMap::new();
     }
     let history = read(stored.unwrap_or(written)).unwrap_or_default();
-    of_switch(&from, to, history, now, Some(by), manager)
+    of_switch(&from, to, history, now, Some(by), manager, None)
 }
 
 /// The switch a router write makes: the app as it stood before and the color taking
@@ -314,6 +320,7 @@ pub fn reversal_of_write(
         images: BTreeMap::new(),
         by: Some(by.to_string()),
         manager: manager.map(str::to_string),
+        reason: None,
     };
     reversal(&history, &next, window)
 }
@@ -330,6 +337,7 @@ mod tests {
             images: BTreeMap::new(),
             by: None,
             manager: None,
+            reason: None,
         }
     }
 
@@ -455,6 +463,7 @@ mod tests {
                 images: BTreeMap::new(),
                 by: Some(by.into()),
                 manager: Some(manager.into()),
+                reason: None,
             }
         }
 

@@ -7,6 +7,7 @@ pub mod apiserver;
 pub mod chart;
 pub mod cosign_bundle;
 pub mod e2e;
+pub mod prometheus;
 pub mod recording_webhook;
 pub mod referrers;
 pub mod registry;

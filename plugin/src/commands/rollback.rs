@@ -57,7 +57,7 @@ pub async fn run(cluster: &Cluster, args: &RollbackArgs, format: OutputFormat) -
         rollout::wait(cluster, &deployment, &color, args.timeout).await?;
         release = Release::load(cluster, router, &args.images).await?;
     }
-    let plan = release.switch(cluster, false, args.owner).await?;
+    let plan = release.switch(cluster, false, args.owner, None).await?;
     report(&plan, false, false, format)?;
     Ok(Outcome::Success)
 }

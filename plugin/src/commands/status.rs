@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use policy::app::{RouterKind, RouterRef};
+use policy::gate::Phase;
 use serde::de::DeserializeOwned;
 
 use crate::app_read::AppRead;
@@ -22,6 +23,7 @@ use crate::app_status::{AppStatus, age};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
+use crate::gates::{Analysis, GateStatus, show_value};
 use crate::output::{Table, Tone, print, styled, styled_action};
 use crate::owner::owned::OwnedRouter;
 use crate::record_table;
@@ -110,12 +112,53 @@ pub fn render(status: &AppStatus, now: Timestamp) -> String {
             ));
         }
     }
+    if !status.gates.is_empty() {
+        out.push_str(&render_gates(&status.gates));
+    }
     out.push_str("\nLast switches:");
     if status.history.is_empty() {
         out.push_str(" none recorded\n");
     } else {
         out.push('\n');
         out.push_str(&record_table::render(&status.history));
+    }
+    out
+}
+
+/// The metric gates: one row each, then why a gate has no value.
+fn render_gates(gates: &[GateStatus]) -> String {
+    let mut table = Table::new(&[
+        "GATE",
+        "PHASE",
+        "COLOR",
+        "VALUE",
+        "THRESHOLD",
+        "RESULT",
+        "DEFINED IN",
+    ]);
+    for gate in gates {
+        let result = match gate.passes {
+            Some(true) => styled("pass", Tone::Good),
+            Some(false) => styled("fail", Tone::Bad),
+            None => "-".to_string(),
+        };
+        table.row(vec![
+            gate.name.clone(),
+            match gate.phase {
+                Phase::Pre => "pre",
+                Phase::Post => "post",
+            }
+            .to_string(),
+            gate.color.clone(),
+            gate.value.map_or_else(|| "-".to_string(), show_value),
+            gate.threshold.clone(),
+            result,
+            gate.origin.clone(),
+        ]);
+    }
+    let mut out = format!("\nGates:\n{}", table.render());
+    for gate in gates.iter().filter(|g| g.value.is_none()) {
+        out.push_str(&format!("{}: {}\n", gate.name, gate.detail));
     }
     out
 }
@@ -128,8 +171,12 @@ async fn read_status(cluster: &Cluster, args: &StatusArgs) -> Result<(AppStatus,
     let app = read.app(&snapshot)?;
     let checks = read.checks(&cluster.namespace, Some(&args.images)).await?;
     let owned = OwnedRouter::read(cluster, &app).await;
+    let analysis = Analysis::new(&app, &checks.policy, &args.prometheus, cluster)?;
+    let gates = analysis.statuses(app.live.color, app.idle.color).await;
     let now = Timestamp::now();
-    let status = AppStatus::new(&app, &snapshot, &checks.context(now)).with_owner(owned.as_ref());
+    let status = AppStatus::new(&app, &snapshot, &checks.context(now))
+        .with_owner(owned.as_ref())
+        .with_gates(gates);
     Ok((status, now))
 }
 

@@ -59,7 +59,7 @@ async fn a_stale_read_is_a_conflict_not_a_second_switch() {
     let mut snapshot = Snapshot::new(&shop);
     objects.iter().for_each(|o| snapshot.add(o));
     let app = discover_router(&snapshot, &"svc/api".parse().unwrap()).unwrap();
-    let plan = SwitchPlan::new(&app, jiff::Timestamp::now(), None).unwrap();
+    let plan = SwitchPlan::new(&app, jiff::Timestamp::now(), None, None).unwrap();
     env.cluster
         .modify("v1", "Service", "shop", "api", |service| {
             service["metadata"]["labels"]["touched"] = json!("yes");

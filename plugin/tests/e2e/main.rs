@@ -8,6 +8,7 @@ mod adoption;
 mod concurrency;
 mod connection;
 mod faults;
+mod gates;
 mod identity;
 mod kubectl;
 mod refusals;

@@ -220,6 +220,53 @@ impl Env {
     }
 }
 
+/// Asserts that `run` (a `promote svc/api --watch`) switched to green and back by itself:
+/// exit 4, both switches reported, blue live again with the rollback recorded; returns the
+/// rollback's history entry.
+pub async fn assert_rolled_back_to_blue(env: &Env, run: &Run) -> Value {
+    assert_eq!(run.code, 4, "{run:?}");
+    let shop = env.ns("shop");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "svc/api switched from blue to green in namespace {shop}\nsvc/api switched from green to blue in namespace {shop}\n"
+        )
+    );
+    let service = assert_live(env, "blue").await;
+    let mut switches = history(&service);
+    assert_eq!(switches.len(), 3, "the switch and the automatic rollback");
+    let rollback = switches.remove(2);
+    assert_eq!(
+        (&rollback["from"], &rollback["to"]),
+        (&json!("green"), &json!("blue"))
+    );
+    rollback
+}
+
+/// Asserts that `run` (a `promote svc/api --watch`) switched to green and kept it there.
+pub fn assert_stayed_healthy(env: &Env, run: &Run) {
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "svc/api switched from blue to green in namespace {}\nsvc/api stayed healthy on green for the watch; the release is done\n",
+            env.ns("shop")
+        )
+    );
+}
+
+/// Asserts that Service router `svc/api` in `shop` sends traffic to `color`; returns it.
+pub async fn assert_live(env: &Env, color: &str) -> Value {
+    let service = env.service("shop", "api").await;
+    assert_eq!(service["spec"]["selector"]["color"], json!(color));
+    service
+}
+
+/// Asserts that `run` printed `text` on stderr.
+pub fn assert_said(run: &Run, text: &str) {
+    assert!(run.stderr.contains(text), "expected {text:?} in {run:?}");
+}
+
 /// The history annotation of a router, parsed.
 pub fn history(router: &Value) -> Vec<Value> {
     router["metadata"]["annotations"]["bluegreen.dev/history"]

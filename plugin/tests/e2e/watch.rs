@@ -1,5 +1,5 @@
-//! Watching: `promote --watch` rolls back when the new live color loses readiness or its
-//! containers restart; `status --watch` redraws when the app changes.
+//! Watching: `promote --watch` rolls back (exit 4) when the new live color loses readiness
+//! or its containers restart; `status --watch` redraws when the app changes.
 
 use std::process::Stdio;
 
@@ -7,7 +7,7 @@ use bluegreen_e2e::e2e::{Rollout, Who};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{Env, history};
+use crate::support::{Env, assert_rolled_back_to_blue, assert_said, assert_stayed_healthy};
 
 /// Promotes `svc/api` with a long watch, runs `degrade` right after the switch, and
 /// asserts the automatic rollback with `reason` on stderr.
@@ -17,27 +17,10 @@ async fn assert_rolled_back(env: &Env, degrade: impl AsyncFnOnce(), reason: &str
         env.plugin("shop", &promote),
         env.after_switch("shop", "api", "green", degrade),
     );
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "green degraded after the switch: {reason}; rolling back to blue\n"
-        )),
-        "expected {reason:?} in {run:?}"
-    );
-    let shop = env.ns("shop");
-    assert_eq!(
-        run.stdout,
-        format!(
-            "svc/api switched from blue to green in namespace {shop}\nsvc/api switched from green to blue in namespace {shop}\n"
-        )
-    );
-    let service = env.service("shop", "api").await;
-    assert_eq!(service["spec"]["selector"]["color"], json!("blue"));
-    assert_eq!(
-        history(&service).len(),
-        3,
-        "the switch and the automatic rollback"
-    );
+    let why = format!("green degraded after the switch: {reason}");
+    assert_said(&run, &format!("{why}; rolling back to blue\n"));
+    let rollback = assert_rolled_back_to_blue(env, &run).await;
+    assert_eq!(rollback["reason"], json!(why), "the history says why");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,14 +73,7 @@ async fn restarts_from_before_the_release_do_not_count() {
     let run = env
         .plugin("shop", &["promote", "svc/api", "--watch", "1s"])
         .await;
-    assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(
-        run.stdout,
-        format!(
-            "svc/api switched from blue to green in namespace {}\nsvc/api stayed healthy on green for the watch; the release is done\n",
-            env.ns("shop")
-        )
-    );
+    assert_stayed_healthy(&env, &run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
