@@ -150,10 +150,11 @@ pub async fn verify_images(
     tracing::info!(
         images = images.len(),
         keys = policy.trusted_keys.len(),
+        identities = policy.trusted_identities.len(),
         "verifying image signatures (BG006)"
     );
     Ok(verifier
-        .verify_all(images, &policy.trusted_keys, args.verify_timeout)
+        .verify_all(images, policy.signers(), args.verify_timeout)
         .await)
 }
 
