@@ -108,8 +108,8 @@ pub fn app_images(app: &App<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Verifies `images` against the policy's trusted keys, all within the budget of
-/// `args`: a registry that does not answer in time gives a verdict naming it.
+/// Verifies `images` against the policy's trusted keys and identities, all within the
+/// budget of `args`: a registry that does not answer in time gives a verdict naming it.
 pub async fn verify_images(
     policy: &Policy,
     images: &[String],
