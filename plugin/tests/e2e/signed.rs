@@ -8,7 +8,7 @@ use policy::SignatureLayout;
 use serde_json::json;
 
 use crate::refusals::assert_refused;
-use crate::support::Env;
+use crate::support::{Env, Run};
 
 /// How green's image is signed.
 #[derive(Clone, Copy, PartialEq)]
@@ -98,6 +98,33 @@ impl Signed {
     fn insecure(&self) -> [&str; 2] {
         ["--insecure-registry", &self.registry.addr]
     }
+
+    /// `promote svc/api` reaching the registry, with `extra` arguments.
+    async fn promote(&self, extra: &[&str]) -> Run {
+        let mut args = vec!["promote", "svc/api"];
+        args.extend(self.insecure());
+        args.extend(extra);
+        self.env.plugin("shop", &args).await
+    }
+
+    /// Runs `promote` (reaching the registry) and asserts it was refused with exactly
+    /// `findings` and that the Service was not written.
+    async fn assert_promote_refused(&self, findings: &str) {
+        let before = self.env.service("shop", "api").await;
+        let run = self.promote(&[]).await;
+        assert_eq!(run.code, 2, "{run:?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: switching svc/api to green is refused by BlueGreenPolicy {}; nothing was changed:\n{findings}",
+                self.policy
+            )
+        );
+        assert_eq!(
+            self.env.service("shop", "api").await["metadata"]["resourceVersion"],
+            before["metadata"]["resourceVersion"]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,25 +134,9 @@ async fn promote_is_refused_when_the_idle_color_runs_an_unsigned_image() {
         "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which has no cosign signature (neither a Sigstore bundle among its OCI referrers nor a legacy sha256-<digest>.sig tag); sign it with a trusted key (cosign sign --key <key> <image>)\n",
         s.green
     );
-    let [flag, addr] = s.insecure();
-    let before = s.env.service("shop", "api").await;
-    let run = s
-        .env
-        .plugin("shop", &["promote", "svc/api", flag, addr])
-        .await;
-    assert_eq!(run.code, 2, "{run:?}");
-    assert_eq!(
-        run.stderr,
-        format!(
-            "error: switching svc/api to green is refused by BlueGreenPolicy {}; nothing was changed:\n{expected}",
-            s.policy
-        )
-    );
-    assert_eq!(
-        s.env.service("shop", "api").await["metadata"]["resourceVersion"],
-        before["metadata"]["resourceVersion"]
-    );
+    s.assert_promote_refused(&expected).await;
 
+    let [flag, addr] = s.insecure();
     // check APP says the same, as a finding.
     let checked = s
         .env
@@ -151,10 +162,7 @@ async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key(#[case] g
         .plugin("shop", &["check", "svc/api", flag, addr])
         .await;
     assert_eq!(checked.code, 0, "{checked:?}");
-    let run = s
-        .env
-        .plugin("shop", &["promote", "svc/api", flag, addr])
-        .await;
+    let run = s.promote(&[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
@@ -172,34 +180,15 @@ async fn promote_switches_when_both_colors_are_signed_by_a_trusted_key(#[case] g
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyless_signature_is_verified_with_the_trusted_root_and_refused_without() {
     let s = Signed::start(Green::KeylessBundle).await;
-    let [flag, addr] = s.insecure();
-    let before = s.env.service("shop", "api").await;
-    let without_root = s
-        .env
-        .plugin("shop", &["promote", "svc/api", flag, addr])
-        .await;
-    assert_eq!(without_root.code, 2, "{without_root:?}");
-    assert_eq!(
-        without_root.stderr,
-        format!(
-            "error: switching svc/api to green is refused by BlueGreenPolicy {policy}; nothing was changed:\n  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys or identities: found a Sigstore bundle (OCI referrer) made keyless (Fulcio certificate), which cannot be verified: no trust root is configured (set --trusted-root / chart imageVerification.trustedRootConfigMap); sign it with one of the trusted keys of BlueGreenPolicy {policy} (release) or keylessly as one of its trusted identities (release-workflow)\n",
-            s.green,
-            policy = s.policy
-        )
-    );
-    assert_eq!(
-        s.env.service("shop", "api").await["metadata"]["resourceVersion"],
-        before["metadata"]["resourceVersion"]
-    );
+    s.assert_promote_refused(&format!(
+        "  deny: BG006 signed-images: container api of green (Deployment api-green) runs {}, which is signed, but by none of the trusted keys or identities: found a Sigstore bundle (OCI referrer) made keyless (Fulcio certificate), which cannot be verified: no trust root is configured (set --trusted-root / chart imageVerification.trustedRootConfigMap); sign it with one of the trusted keys of BlueGreenPolicy {policy} (release) or keylessly as one of its trusted identities (release-workflow)\n",
+        s.green,
+        policy = s.policy
+    ))
+    .await;
 
     let root = s.trusted_root.path().to_str().unwrap();
-    let run = s
-        .env
-        .plugin(
-            "shop",
-            &["promote", "svc/api", flag, addr, "--trusted-root", root],
-        )
-        .await;
+    let run = s.promote(&["--trusted-root", root]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         s.env.service("shop", "api").await["spec"]["selector"]["color"],
@@ -217,11 +206,7 @@ async fn a_key_the_policy_does_not_trust_is_refused() {
             json!({"trustedKeys": [{"name": "stranger", "publicKey": stranger.trusted.public_key}]}),
         )
         .await;
-    let [flag, addr] = s.insecure();
-    let run = s
-        .env
-        .plugin("shop", &["promote", "svc/api", flag, addr])
-        .await;
+    let run = s.promote(&[]).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(&format!(

@@ -80,25 +80,9 @@ fn trusted_kinds(ctx: &Context<'_>) -> &'static str {
 /// The fix of an untrusted signature: the policy's trusted key names and identity
 /// names, each sorted.
 fn how_to_sign_trusted(ctx: &Context<'_>) -> String {
-    let sorted = |mut names: Vec<&str>| {
-        names.sort_unstable();
-        names.join(", ")
-    };
     let policy = &ctx.policy;
-    let keys = sorted(
-        policy
-            .trusted_keys
-            .iter()
-            .map(|k| k.name.as_str())
-            .collect(),
-    );
-    let identities = sorted(
-        policy
-            .trusted_identities
-            .iter()
-            .map(|i| i.name.as_str())
-            .collect(),
-    );
+    let keys = sorted(policy.trusted_keys.iter().map(|k| k.name.as_str()));
+    let identities = sorted(policy.trusted_identities.iter().map(|i| i.name.as_str()));
     let name = policy.display_name();
     match (keys.is_empty(), identities.is_empty()) {
         (false, true) => format!("sign it with one of the trusted keys of {name} ({keys})"),
@@ -109,6 +93,13 @@ fn how_to_sign_trusted(ctx: &Context<'_>) -> String {
             "sign it with one of the trusted keys of {name} ({keys}) or keylessly as one of its trusted identities ({identities})"
         ),
     }
+}
+
+/// Names sorted and joined, as a refusal lists them.
+fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names.join(", ")
 }
 
 #[cfg(test)]
