@@ -1,4 +1,5 @@
-//! BG006 signed-images: every image is pinned by digest and signed by a trusted key.
+//! BG006 signed-images: every image is pinned by digest and signed by a trusted key or,
+//! keylessly, by a trusted identity.
 //! The registry work happens elsewhere; this rule reads the verdicts handed in.
 
 use crate::app::ColorSide;
