@@ -108,8 +108,8 @@ pub fn app_images(app: &App<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Verifies `images` against the policy's trusted keys, all within the budget of
-/// `args`: a registry that does not answer in time gives a verdict naming it.
+/// Verifies `images` against the policy's trusted keys and identities, all within the
+/// budget of `args`: a registry that does not answer in time gives a verdict naming it.
 pub async fn verify_images(
     policy: &Policy,
     images: &[String],
@@ -150,10 +150,11 @@ pub async fn verify_images(
     tracing::info!(
         images = images.len(),
         keys = policy.trusted_keys.len(),
+        identities = policy.trusted_identities.len(),
         "verifying image signatures (BG006)"
     );
     Ok(verifier
-        .verify_all(images, &policy.trusted_keys, args.verify_timeout)
+        .verify_all(images, policy.signers(), args.verify_timeout)
         .await)
 }
 

@@ -90,7 +90,7 @@ pub fn offline_verdicts(objects: &[Object]) -> ImageVerdicts {
             (
                 image.to_string(),
                 ImageVerdict::Verified {
-                    key: "not checked offline".to_string(),
+                    signer: "not checked offline".to_string(),
                 },
             )
         })

@@ -465,6 +465,14 @@ impl Policy {
             && !(self.trusted_keys.is_empty() && self.trusted_identities.is_empty())
     }
 
+    /// Whom BG006 trusts to sign images: the trusted keys and keyless identities.
+    pub fn signers(&self) -> Signers<'_> {
+        Signers {
+            keys: &self.trusted_keys,
+            identities: &self.trusted_identities,
+        }
+    }
+
     /// Returns a copy with one rule's action replaced (for tests and `--rule` overrides).
     pub fn with_action(mut self, rule: RuleId, action: Action) -> Self {
         self.actions.insert(rule, action);
@@ -476,6 +484,26 @@ impl Policy {
         match &self.source {
             Some(name) => format!("BlueGreenPolicy {name}"),
             None => "the built-in defaults (no BlueGreenPolicy)".to_string(),
+        }
+    }
+}
+
+/// Whom BG006 trusts to sign images, as one value for the verifier: an image signed by
+/// any one key, or keylessly by any one identity, is trusted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Signers<'a> {
+    /// Cosign public keys.
+    pub keys: &'a [TrustedKey],
+    /// Keyless identities (Fulcio certificate subject and issuer).
+    pub identities: &'a [TrustedIdentity],
+}
+
+impl<'a, Keys: AsRef<[TrustedKey]> + ?Sized> From<&'a Keys> for Signers<'a> {
+    /// Keys only (a slice, an array or a `Vec`), no keyless identity.
+    fn from(keys: &'a Keys) -> Self {
+        Signers {
+            keys: keys.as_ref(),
+            identities: &[],
         }
     }
 }

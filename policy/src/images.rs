@@ -5,17 +5,18 @@
 
 use std::collections::HashMap;
 
-/// The outcome of verifying one image reference against the trusted keys.
+/// The outcome of verifying one image reference against the trusted signers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageVerdict {
-    /// Signed by a trusted key.
+    /// Signed by a trusted key or a trusted keyless identity.
     Verified {
-        /// Which trusted key verified it.
-        key: String,
+        /// Who: the trusted key's name, or the trusted identity's name with the
+        /// certificate's subject and issuer.
+        signer: String,
     },
     /// No cosign signature exists for the digest, in either layout.
     Unsigned,
-    /// Signed, but no signature found is by a trusted key.
+    /// Signed, but no signature found is by a trusted signer.
     Untrusted {
         /// Every signature found for the digest, where it was and why it was not accepted.
         rejected: Vec<RejectedSignature>,
@@ -85,8 +86,18 @@ pub enum Rejection {
         /// unauthenticated, shown only to help find the key. The legacy layout has none.
         hint: Option<String>,
     },
-    /// A keyless signature (a Fulcio certificate), which trusted keys cannot verify.
-    Keyless,
+    /// A keyless signature (a Fulcio certificate), but the policy names no
+    /// `trustedIdentities` it could be verified for.
+    KeylessWithoutIdentities,
+    /// A keyless signature, but no trust root (`trusted_root.json`) is configured to
+    /// verify it with.
+    KeylessWithoutTrustRoot,
+    /// A keyless signature that did not verify against the trust root and the trusted
+    /// identities.
+    KeylessRefused {
+        /// Why, saying what was expected and what was found (subject, issuer, log, time).
+        reason: String,
+    },
     /// Not a signature BG006 can check.
     Unreadable {
         /// What is wrong with it.
@@ -102,10 +113,20 @@ impl std::fmt::Display for RejectedSignature {
                 write!(f, "{layout} by an untrusted key (hint {hint})")
             }
             Rejection::UnknownKey { hint: None } => write!(f, "{layout} by an untrusted key"),
-            Rejection::Keyless => write!(
+            Rejection::KeylessWithoutIdentities => write!(
                 f,
-                "{layout} made keyless (Fulcio certificate), which no trusted key verifies"
+                "{layout} made keyless (Fulcio certificate), which no trusted key verifies and the policy names no trustedIdentities to verify it for"
             ),
+            Rejection::KeylessWithoutTrustRoot => write!(
+                f,
+                "{layout} made keyless (Fulcio certificate), which cannot be verified: no trust root is configured (set --trusted-root / chart imageVerification.trustedRootConfigMap)"
+            ),
+            Rejection::KeylessRefused { reason } => {
+                write!(
+                    f,
+                    "{layout} made keyless (Fulcio certificate), refused: {reason}"
+                )
+            }
             Rejection::Unreadable { reason } => {
                 write!(f, "{layout} that cannot be read ({reason})")
             }

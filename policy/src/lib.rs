@@ -27,7 +27,7 @@ pub mod snapshot;
 pub mod yaml;
 
 pub use app::{App, ColorSide, Router};
-pub use crd::{BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet};
+pub use crd::{BlueGreenPolicy, BlueGreenPolicySpec, Policy, PolicySet, Signers};
 pub use discovery::{DiscoveryError, discover, discover_router, find_router};
 pub use finding::{Finding, ObjectRef};
 pub use images::{ImageVerdict, ImageVerdicts, RejectedSignature, Rejection, SignatureLayout};

@@ -11,7 +11,9 @@
 //!
 //! Key-based bundles are verified here: the DSSE signature over the envelope's
 //! pre-authentication encoding with the policy's trusted keys, and the statement's
-//! subject against the image digest. The Rekor entry a key-based bundle may carry
+//! subject against the image digest. Keyless bundles (a certificate as verification
+//! material) are verified for the policy's trusted identities by
+//! [`keyless::verify`](crate::keyless::verify), after the same subject check. The Rekor entry a key-based bundle may carry
 //! (cosign uploads one unless `--tlog-upload=false`) is not required: with a key, the
 //! trust is the key, exactly as for the legacy `.sig` layout, and a registry-only guard
 //! has no log keys to check it against unless a trust root is configured.
@@ -30,8 +32,8 @@ use sigstore::bundle::Bundle;
 use sigstore::crypto::Signature;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{bundle, verification_material};
 
-use crate::keyless::pae;
-use crate::keys::TrustedKeys;
+use crate::keyless::{SignedContent, pae};
+use crate::signers::Trusted;
 use crate::verify::Examined;
 
 /// The artifact type (and layer media type) cosign 3 gives the bundle referrer.
@@ -62,7 +64,7 @@ struct Subject {
 }
 
 /// What one bundle found for `digest` (`sha256:<hex>`) says.
-pub(crate) fn examine(json: &[u8], digest: &str, keys: &TrustedKeys<'_>) -> Examined {
+pub(crate) fn examine(json: &[u8], digest: &str, trusted: &Trusted<'_>) -> Examined {
     let unreadable = |reason: String| {
         Examined::rejected(SignatureLayout::Bundle, Rejection::Unreadable { reason })
     };
@@ -125,29 +127,36 @@ pub(crate) fn examine(json: &[u8], digest: &str, keys: &TrustedKeys<'_>) -> Exam
             envelope.signatures.len()
         ));
     };
-    if let Some(key) = keys.signer_of(
+    if let Some(key) = trusted.key_signer_of(
         &pae(&envelope.payload_type, &envelope.payload),
         Signature::Raw(&signature.sig),
     ) {
         return Examined::Verified(key.to_string());
     }
-    let rejection = match bundle
+    let rejected = |rejection| Examined::rejected(SignatureLayout::Bundle, rejection);
+    let material = bundle
         .verification_material
-        .and_then(|material| material.content)
-    {
-        Some(verification_material::Content::PublicKey(key)) => Rejection::UnknownKey {
-            hint: (!key.hint.is_empty()).then_some(key.hint),
-        },
-        // Keyless: verified by identity once `keyless::verify` is wired in here.
-        Some(
+        .as_ref()
+        .and_then(|material| Some((material, material.content.as_ref()?)));
+    match material {
+        Some((_, verification_material::Content::PublicKey(key))) => {
+            rejected(Rejection::UnknownKey {
+                hint: (!key.hint.is_empty()).then(|| key.hint.clone()),
+            })
+        }
+        Some((
+            material,
             verification_material::Content::Certificate(_)
             | verification_material::Content::X509CertificateChain(_),
-        ) => Rejection::Keyless,
-        None => Rejection::Unreadable {
+        )) => trusted.keyless(
+            SignatureLayout::Bundle,
+            material,
+            SignedContent::Dsse { envelope },
+        ),
+        None => rejected(Rejection::Unreadable {
             reason: "the bundle has no verification material".into(),
-        },
-    };
-    Examined::rejected(SignatureLayout::Bundle, rejection)
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +176,7 @@ mod tests {
     const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
     fn examined(json: &[u8], digest: &str, key: &TestKey) -> Examined {
-        examine(json, digest, &TrustedKeys::new(key.keys()))
+        examine(json, digest, &Trusted::new(key.keys().into(), None))
     }
 
     fn rejection(examined: Examined) -> Rejection {
@@ -230,11 +239,11 @@ mod tests {
     }
 
     #[test]
-    fn cosign_v3_keyless_bundles_are_recognised_as_keyless() {
+    fn cosign_v3_keyless_bundles_need_trusted_identities() {
         let key = TestKey::generate("release");
         assert_eq!(
             rejection(examined(COSIGN_V3_KEYLESS, ITS_DIGEST, &key)),
-            Rejection::Keyless
+            Rejection::KeylessWithoutIdentities
         );
         assert!(matches!(
             examined(COSIGN_V3_KEYLESS, DIGEST, &key),

@@ -12,10 +12,10 @@ use policy::ImageVerdict;
 use tokio::time::Instant;
 
 /// Beyond this many entries, expired ones are dropped on insert; live entries are only
-/// as many as the distinct images of running Deployments times the key sets in use.
+/// as many as the distinct images of running Deployments times the signer sets in use.
 const PRUNE_ABOVE: usize = 1024;
 
-/// Verdicts by (repository-qualified digest, key-set fingerprint), each with an expiry.
+/// Verdicts by (repository-qualified digest, signer-set fingerprint), each with an expiry.
 #[derive(Debug)]
 pub(crate) struct VerdictCache {
     ttl: Duration,
@@ -38,20 +38,20 @@ impl VerdictCache {
 
     /// The verdict if one is stored and still fresh. Never blocks on I/O: the lock is
     /// only ever held for a map operation.
-    pub(crate) fn get(&self, key: String, keys: u64) -> Option<ImageVerdict> {
+    pub(crate) fn get(&self, key: String, signers: u64) -> Option<ImageVerdict> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = entries.get(&(key, keys))?;
+        let entry = entries.get(&(key, signers))?;
         (entry.expires > Instant::now()).then(|| entry.verdict.clone())
     }
 
-    pub(crate) fn insert(&self, key: String, keys: u64, verdict: ImageVerdict) {
+    pub(crate) fn insert(&self, key: String, signers: u64, verdict: ImageVerdict) {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() > PRUNE_ABOVE {
             entries.retain(|_, entry| entry.expires > now);
         }
         entries.insert(
-            (key, keys),
+            (key, signers),
             Entry {
                 verdict,
                 expires: now + self.ttl,
@@ -69,7 +69,7 @@ mod tests {
         let cache = VerdictCache::new(Duration::from_secs(60));
         cache.insert("r/a@d".into(), 1, ImageVerdict::Unsigned);
         assert_eq!(cache.get("r/a@d".into(), 1), Some(ImageVerdict::Unsigned));
-        assert_eq!(cache.get("r/a@d".into(), 2), None, "another key set");
+        assert_eq!(cache.get("r/a@d".into(), 2), None, "another signer set");
         tokio::time::advance(Duration::from_secs(60)).await;
         assert_eq!(cache.get("r/a@d".into(), 1), None);
     }

@@ -3,7 +3,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use policy::crd::TrustedKey;
+use policy::crd::{Signers, TrustedKey};
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
 use crate::error::{Error, Result};
@@ -67,27 +67,38 @@ fn signature_copy<'s>(signature: &Signature<'s>) -> Signature<'s> {
     }
 }
 
-/// Identifies a key set (names and keys, in any order) for the verdict cache, so a
-/// policy change never serves a verdict reached with other keys. A keyed hash: its
-/// key is random per verifier, so nobody can craft a colliding key set.
+/// Identifies a set of signers (keys by name and PEM, keyless identities by every
+/// field, each in any order) for the verdict cache, so a policy change never serves a
+/// verdict reached with other signers. A keyed hash: its key is random per verifier,
+/// so nobody can craft a colliding set.
 #[derive(Debug, Default)]
 pub(crate) struct Fingerprinter {
     state: RandomState,
 }
 
 impl Fingerprinter {
-    pub(crate) fn fingerprint(&self, keys: &[TrustedKey]) -> u64 {
-        let mut parts: Vec<(&str, &str)> = keys
+    pub(crate) fn fingerprint(&self, signers: Signers<'_>) -> u64 {
+        let mut keys: Vec<(&str, &str)> = signers
+            .keys
             .iter()
             .map(|k| (k.name.as_str(), k.public_key.trim()))
             .collect();
-        parts.sort_unstable();
-        self.state.hash_one(parts)
+        keys.sort_unstable();
+        // Every field counts (subject, pattern, issuer, workflow details).
+        let mut identities: Vec<String> = signers
+            .identities
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect();
+        identities.sort_unstable();
+        self.state.hash_one((keys, identities))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use policy::crd::TrustedIdentity;
+
     use super::*;
 
     fn key(name: &str, pem: &str) -> TrustedKey {
@@ -97,21 +108,40 @@ mod tests {
         }
     }
 
+    fn identity(name: &str, subject: &str) -> TrustedIdentity {
+        TrustedIdentity {
+            name: name.into(),
+            issuer: "https://issuer.test".into(),
+            subject: Some(subject.into()),
+            ..TrustedIdentity::default()
+        }
+    }
+
     #[test]
     fn fingerprints_ignore_order_but_not_content() {
         let f = Fingerprinter::default();
+        let print = |keys: &[TrustedKey], identities: &[TrustedIdentity]| {
+            f.fingerprint(Signers { keys, identities })
+        };
         let (a, b) = (key("a", "PEM-A"), key("b", "PEM-B"));
+        let (x, y) = (identity("x", "x@test"), identity("y", "y@test"));
         assert_eq!(
-            f.fingerprint(&[a.clone(), b.clone()]),
-            f.fingerprint(&[b.clone(), a.clone()])
+            print(&[a.clone(), b.clone()], &[x.clone(), y.clone()]),
+            print(&[b.clone(), a.clone()], &[y.clone(), x.clone()])
         );
         assert_ne!(
-            f.fingerprint(std::slice::from_ref(&a)),
-            f.fingerprint(&[a.clone(), b])
+            print(std::slice::from_ref(&a), &[]),
+            print(&[a.clone(), b], &[])
         );
         assert_ne!(
-            f.fingerprint(&[a]),
-            f.fingerprint(&[key("renamed", "PEM-A")])
+            print(std::slice::from_ref(&a), &[]),
+            print(&[key("renamed", "PEM-A")], &[])
+        );
+        let keys = std::slice::from_ref(&a);
+        assert_ne!(print(keys, &[]), print(keys, std::slice::from_ref(&x)));
+        assert_ne!(
+            print(keys, std::slice::from_ref(&x)),
+            print(keys, &[identity("x", "someone-else@test")])
         );
     }
 

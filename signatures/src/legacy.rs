@@ -3,23 +3,26 @@
 //!
 //! Each layer is checked the way sigstore's own (crate-private) layer parser does: the
 //! payload must parse as simple signing and name the image's digest, and must carry a
-//! signature, which one of the trusted keys must verify over the payload bytes.
+//! signature, which one of the trusted keys must verify over the payload bytes, or,
+//! when the layer carries a Fulcio certificate, a trusted identity
+//! ([`keyless::verify`](crate::keyless::verify)).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use policy::{Rejection, SignatureLayout};
 use sigstore::cosign::simple_signing::SimpleSigning;
 use sigstore::crypto::Signature;
 
-use crate::keys::TrustedKeys;
+use crate::keyless::{SignedContent, material_from_cosign_annotations};
 use crate::registry::SignedPayload;
+use crate::signers::Trusted;
 use crate::verify::Examined;
 
 /// The layer annotation holding the base64 signature of the payload.
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-/// The layer annotation of a keyless signature's Fulcio certificate (PEM).
-const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 
 /// What one simple-signing layer found for `digest` says.
-pub(crate) fn examine(layer: &SignedPayload, digest: &str, keys: &TrustedKeys<'_>) -> Examined {
+pub(crate) fn examine(layer: &SignedPayload, digest: &str, trusted: &Trusted<'_>) -> Examined {
     let unreadable = |reason: String| {
         Examined::rejected(SignatureLayout::SigTag, Rejection::Unreadable { reason })
     };
@@ -41,18 +44,31 @@ pub(crate) fn examine(layer: &SignedPayload, digest: &str, keys: &TrustedKeys<'_
     let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
         return unreadable(format!("layer {} has no signature", layer.layer_digest));
     };
-    if let Some(key) = keys.signer_of(
+    if let Some(key) = trusted.key_signer_of(
         &layer.payload,
         Signature::Base64Encoded(signature.as_bytes()),
     ) {
         return Examined::Verified(key.to_string());
     }
-    // Keyless: verified by identity once `keyless::verify` is wired in here, with the
-    // material from these annotations.
-    let rejection = if layer.annotations.contains_key(CERTIFICATE_ANNOTATION) {
-        Rejection::Keyless
-    } else {
-        Rejection::UnknownKey { hint: None }
-    };
-    Examined::rejected(SignatureLayout::SigTag, rejection)
+    let rejected = |rejection| Examined::rejected(SignatureLayout::SigTag, rejection);
+    match material_from_cosign_annotations(&layer.annotations) {
+        Ok(None) => rejected(Rejection::UnknownKey { hint: None }),
+        Err(refusal) => rejected(Rejection::KeylessRefused {
+            reason: refusal.to_string(),
+        }),
+        Ok(Some(material)) => match STANDARD.decode(signature) {
+            Ok(signature) => trusted.keyless(
+                SignatureLayout::SigTag,
+                &material,
+                SignedContent::Message {
+                    message: &layer.payload,
+                    signature: &signature,
+                },
+            ),
+            Err(err) => unreadable(format!(
+                "layer {}'s signature is not base64 ({err})",
+                layer.layer_digest
+            )),
+        },
+    }
 }

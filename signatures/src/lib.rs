@@ -2,8 +2,9 @@
 //!
 //! The guard and the plugin share one [`Verifier`]: it checks that an image pinned by
 //! digest has a cosign signature, in either of the layouts cosign writes, that names
-//! that digest and verifies with one of the BlueGreenPolicy's trusted keys, and turns
-//! every outcome into a [`policy::ImageVerdict`]:
+//! that digest and verifies with one of the BlueGreenPolicy's trusted keys or, keyless,
+//! comes from one of its trusted identities, and turns every outcome into a
+//! [`policy::ImageVerdict`]:
 //!
 //! - cosign 3's default (`bundle` module): a Sigstore bundle v0.3 stored as an OCI 1.1
 //!   referrer of the image, found through the registry's referrers API or its
@@ -11,13 +12,15 @@
 //! - the legacy layout (`legacy` module): simple-signing layers tagged
 //!   `sha256-<digest>.sig`.
 //!
-//! Both are fetched at once. Verdicts are cached by digest and key set for a TTL, so a
-//! switch looks them up ([`Verifier::cached`]) without asking the registry.
+//! Both are fetched at once. Verdicts are cached by digest and signer set (keys and
+//! identities) for a TTL, so a switch looks them up ([`Verifier::cached`]) without
+//! asking the registry.
 //!
 //! Keyless signatures (a short-lived Fulcio certificate for the signer's OIDC identity,
 //! recorded in Rekor) are verified offline by [`keyless::verify`] against the
 //! `trusted_root.json` of [`VerifierConfig::trusted_root`], for the BlueGreenPolicy's
-//! `trustedIdentities`; that module says what it checks and where sigstore-rs is used.
+//! `trustedIdentities`, in both layouts; that module says what it checks and where
+//! sigstore-rs is used.
 //!
 //! sigstore-rs does the cosign parts it has public (simple-signing payloads, the bundle
 //! types, the signature check with `CosignVerificationKey`); `oci-client` talks to
@@ -26,20 +29,21 @@
 //! bundle verifier.
 //!
 //! ```no_run
-//! # async fn example(keys: &[policy::crd::TrustedKey]) -> signatures::Result<()> {
+//! # async fn example(policy: &policy::Policy) -> signatures::Result<()> {
 //! use std::time::Duration;
 //! use signatures::{Verifier, VerifierConfig};
 //!
 //! let verifier = Verifier::new(VerifierConfig {
 //!     docker_config: Some("/etc/bluegreen/registry/config.json".into()),
+//!     trusted_root: Some("/etc/bluegreen/sigstore/trusted_root.json".into()),
 //!     ..VerifierConfig::default()
 //! })?;
 //! // When a Deployment is created or its images change: asks registries, within 2s.
 //! let verdicts = verifier
-//!     .verify_all(["registry.example/api@sha256:…"], keys, Duration::from_secs(2))
+//!     .verify_all(["registry.example/api@sha256:…"], policy.signers(), Duration::from_secs(2))
 //!     .await;
 //! // At a switch: no I/O.
-//! let known = verifier.cached_all(verdicts.keys(), keys);
+//! let known = verifier.cached_all(verdicts.keys(), policy.signers());
 //! # Ok(()) }
 //! ```
 
@@ -53,6 +57,7 @@ mod keys;
 mod legacy;
 mod reference;
 mod registry;
+mod signers;
 mod verify;
 
 pub use config::{DEFAULT_TTL, VerifierConfig};

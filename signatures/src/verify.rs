@@ -1,12 +1,12 @@
 //! The verifier: cache first, then the registry (both layouts at once) within a time
-//! budget, then the signature check against the policy's trusted keys.
+//! budget, then the signature check against the policy's trusted signers.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
-use policy::crd::TrustedKey;
+use policy::crd::Signers;
 use policy::{ImageVerdict, ImageVerdicts, RejectedSignature, Rejection, SignatureLayout};
 use tokio::time::{Instant, timeout_at};
 
@@ -14,9 +14,10 @@ use crate::cache::VerdictCache;
 use crate::config::VerifierConfig;
 use crate::error::Result;
 use crate::keyless::TrustRoot;
-use crate::keys::{Fingerprinter, TrustedKeys};
+use crate::keys::Fingerprinter;
 use crate::reference::{ImageRef, cache_key, pinned_form, registry_of, signature_ref};
 use crate::registry::{Registry, SignedPayload};
+use crate::signers::Trusted;
 use crate::{bundle, legacy};
 
 /// Verifies cosign signatures of container images for BG006 and remembers the results.
@@ -61,22 +62,28 @@ impl Verifier {
         })
     }
 
-    /// Verifies one image against `keys` (any one suffices), from the cache when it
-    /// can, else from the registry within `budget`.
-    pub async fn verify(&self, image: &str, keys: &[TrustedKey], budget: Duration) -> ImageVerdict {
+    /// Verifies one image against `signers` (any one key or keyless identity
+    /// suffices), from the cache when it can, else from the registry within `budget`.
+    pub async fn verify<'s>(
+        &self,
+        image: &str,
+        signers: impl Into<Signers<'s>>,
+        budget: Duration,
+    ) -> ImageVerdict {
         let deadline = Instant::now() + budget;
-        let key_set = self.fingerprinter.fingerprint(keys);
-        self.verify_until(image, keys, key_set, deadline, budget)
+        let signers = signers.into();
+        let signer_set = self.fingerprinter.fingerprint(signers);
+        self.verify_until(image, signers, signer_set, deadline, budget)
             .await
     }
 
     /// Verifies every distinct image concurrently; the whole call returns within
     /// `budget`, a registry that has not answered by then gives
     /// [`ImageVerdict::Unreachable`]. Verdicts are keyed by the image as given.
-    pub async fn verify_all<I>(
+    pub async fn verify_all<'s, I>(
         &self,
         images: I,
-        keys: &[TrustedKey],
+        signers: impl Into<Signers<'s>>,
         budget: Duration,
     ) -> ImageVerdicts
     where
@@ -84,12 +91,13 @@ impl Verifier {
         I::Item: AsRef<str>,
     {
         let deadline = Instant::now() + budget;
-        let key_set = self.fingerprinter.fingerprint(keys);
+        let signers = signers.into();
+        let signer_set = self.fingerprinter.fingerprint(signers);
         let images: BTreeSet<String> = images.into_iter().map(|i| i.as_ref().to_owned()).collect();
         let verdicts = join_all(
             images
                 .iter()
-                .map(|image| self.verify_until(image, keys, key_set, deadline, budget)),
+                .map(|image| self.verify_until(image, signers, signer_set, deadline, budget)),
         )
         .await;
         images.into_iter().zip(verdicts).collect()
@@ -97,27 +105,22 @@ impl Verifier {
 
     /// The cached verdict of a pinned image, if fresh; `None` for anything else.
     /// Never touches the network: this is the admission hot path.
-    pub fn cached(&self, image: &str, keys: &[TrustedKey]) -> Option<ImageVerdict> {
-        let Ok(ImageRef::Pinned { reference, digest }) = ImageRef::parse(image) else {
-            return None;
-        };
-        self.lookup(
-            cache_key(&reference, &digest),
-            self.fingerprinter.fingerprint(keys),
-        )
+    pub fn cached<'s>(&self, image: &str, signers: impl Into<Signers<'s>>) -> Option<ImageVerdict> {
+        self.cached_for(image, self.fingerprinter.fingerprint(signers.into()))
     }
 
     /// [`Verifier::cached`] for several images: the verdicts known now, by image.
-    pub fn cached_all<I>(&self, images: I, keys: &[TrustedKey]) -> ImageVerdicts
+    pub fn cached_all<'s, I>(&self, images: I, signers: impl Into<Signers<'s>>) -> ImageVerdicts
     where
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
+        let signer_set = self.fingerprinter.fingerprint(signers.into());
         images
             .into_iter()
             .filter_map(|image| {
                 let image = image.as_ref();
-                Some((image.to_owned(), self.cached(image, keys)?))
+                Some((image.to_owned(), self.cached_for(image, signer_set)?))
             })
             .collect()
     }
@@ -136,8 +139,15 @@ impl Verifier {
         }
     }
 
-    fn lookup(&self, key: String, key_set: u64) -> Option<ImageVerdict> {
-        let found = self.cache.get(key, key_set);
+    fn cached_for(&self, image: &str, signer_set: u64) -> Option<ImageVerdict> {
+        let Ok(ImageRef::Pinned { reference, digest }) = ImageRef::parse(image) else {
+            return None;
+        };
+        self.lookup(cache_key(&reference, &digest), signer_set)
+    }
+
+    fn lookup(&self, key: String, signer_set: u64) -> Option<ImageVerdict> {
+        let found = self.cache.get(key, signer_set);
         let counter = if found.is_some() {
             &self.cache_hits
         } else {
@@ -150,8 +160,8 @@ impl Verifier {
     async fn verify_until(
         &self,
         image: &str,
-        keys: &[TrustedKey],
-        key_set: u64,
+        signers: Signers<'_>,
+        signer_set: u64,
         deadline: Instant,
         budget: Duration,
     ) -> ImageVerdict {
@@ -180,7 +190,7 @@ impl Verifier {
         };
 
         let key = cache_key(&reference, &digest);
-        if let Some(verdict) = self.lookup(key.clone(), key_set) {
+        if let Some(verdict) = self.lookup(key.clone(), signer_set) {
             return verdict;
         }
         // Both layouts at once: an image may carry either, or both.
@@ -207,7 +217,7 @@ impl Verifier {
                         .and_then(Option::as_deref)
                         .unwrap_or_default(),
                     bundles.as_deref().unwrap_or_default(),
-                    keys,
+                    &Trusted::new(signers, self.trust_root.as_ref()),
                 );
                 // A layout the registry did not answer for may hold the signature that
                 // verifies: only a verified image is judged without it.
@@ -219,7 +229,7 @@ impl Verifier {
         };
         // A registry that did not answer is asked again next time.
         if !matches!(verdict, ImageVerdict::Unreachable { .. }) {
-            self.cache.insert(key, key_set, verdict.clone());
+            self.cache.insert(key, signer_set, verdict.clone());
         }
         verdict
     }
@@ -227,7 +237,7 @@ impl Verifier {
 
 /// What one signature found for a digest says.
 pub(crate) enum Examined {
-    /// Verified by the named trusted key.
+    /// Verified by the named trusted key, or keylessly by the described identity.
     Verified(String),
     /// Not accepted, and why.
     Rejected(RejectedSignature),
@@ -247,28 +257,27 @@ impl Examined {
 }
 
 /// The verdict on every signature found for `digest`, in both layouts: verified if any
-/// trusted key verifies one; else untrusted, naming each signature found for the
+/// trusted signer verifies one; else untrusted, naming each signature found for the
 /// digest; else a mismatch if only other digests' signatures were found; else unsigned.
 fn judge(
     digest: &str,
     legacy_layers: &[SignedPayload],
     bundles: &[Vec<u8>],
-    keys: &[TrustedKey],
+    trusted: &Trusted<'_>,
 ) -> ImageVerdict {
-    let keys = TrustedKeys::new(keys);
     let examined = legacy_layers
         .iter()
-        .map(|layer| legacy::examine(layer, digest, &keys))
+        .map(|layer| legacy::examine(layer, digest, trusted))
         .chain(
             bundles
                 .iter()
-                .map(|json| bundle::examine(json, digest, &keys)),
+                .map(|json| bundle::examine(json, digest, trusted)),
         );
     let mut rejected = Vec::new();
     let mut other_digest = None;
     for found in examined {
         match found {
-            Examined::Verified(key) => return ImageVerdict::Verified { key },
+            Examined::Verified(signer) => return ImageVerdict::Verified { signer },
             Examined::Rejected(rejection) => rejected.push(rejection),
             Examined::OtherDigest {
                 payload_digest,

@@ -36,7 +36,7 @@ fn registry(discovery: Discovery) -> LocalRegistry {
 }
 
 fn verified(key: &str) -> ImageVerdict {
-    ImageVerdict::Verified { key: key.into() }
+    ImageVerdict::Verified { signer: key.into() }
 }
 
 fn bundle_rejected(rejection: Rejection) -> ImageVerdict {
@@ -174,7 +174,7 @@ async fn the_public_cosign_v3_bundle_is_read_and_names_its_own_image() {
 }
 
 #[tokio::test]
-async fn a_keyless_bundle_is_named_keyless_until_identities_verify_it() {
+async fn a_keyless_bundle_is_refused_when_the_policy_names_no_identities() {
     let registry = registry(Discovery::ReferrersApi);
     let key = TestKey::generate("release");
     let digest = registry.push_image("app", "v1").await;
@@ -193,7 +193,7 @@ async fn a_keyless_bundle_is_named_keyless_until_identities_verify_it() {
         .await;
     assert_eq!(
         verify_digest(&registry, &digest, &key).await,
-        bundle_rejected(Rejection::Keyless)
+        bundle_rejected(Rejection::KeylessWithoutIdentities)
     );
 }
 

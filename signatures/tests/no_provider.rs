@@ -17,7 +17,7 @@ async fn https_without_an_installed_provider_does_not_panic() {
     let verdict = verifier
         .verify(
             &image,
-            &[TestKey::generate("release").trusted],
+            TestKey::generate("release").keys(),
             Duration::from_secs(5),
         )
         .await;

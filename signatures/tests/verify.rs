@@ -46,7 +46,7 @@ async fn signed_with_a_trusted_key_is_verified() {
     assert_eq!(
         verdict,
         ImageVerdict::Verified {
-            key: "release".into()
+            signer: "release".into()
         }
     );
 }
@@ -82,7 +82,7 @@ async fn any_one_of_several_keys_suffices() {
     assert_eq!(
         verifier.verify(&s.image, &keys, BUDGET).await,
         ImageVerdict::Verified {
-            key: "release".into()
+            signer: "release".into()
         }
     );
 
@@ -93,7 +93,9 @@ async fn any_one_of_several_keys_suffices() {
     let image = format!("{}/multi@{digest}", s.registry.addr);
     assert_eq!(
         verifier.verify(&image, ci.keys(), BUDGET).await,
-        ImageVerdict::Verified { key: "ci".into() }
+        ImageVerdict::Verified {
+            signer: "ci".into()
+        }
     );
 }
 
@@ -201,7 +203,7 @@ async fn a_registry_that_never_answers_is_unreachable_within_the_budget() {
     assert_eq!(
         verdicts[&s.image],
         ImageVerdict::Verified {
-            key: "release".into()
+            signer: "release".into()
         }
     );
 }

@@ -26,7 +26,10 @@ use oci_client::secrets::RegistryAuth;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{Bundle, bundle};
+
 use crate::registry::{LocalRegistry, TestKey, http_get_status};
+use crate::sigstore::KeylessSigner;
 
 /// The bundle's media type, the referrer's artifact type and its layer's media type.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -57,6 +60,19 @@ impl LocalRegistry {
         let statement = statement(statement_digest, SIGN_PREDICATE_TYPE);
         self.push_bundle(repo, digest, &key.bundle(&statement), SIGN_PREDICATE_TYPE)
             .await;
+    }
+
+    /// Signs `<addr>/<repo>@<digest>` keylessly as `cosign sign` (v3) does by default: a
+    /// bundle with the certificate and the `dsse` Rekor entry, stored as a referrer.
+    pub async fn sign_bundle_keyless(&self, repo: &str, digest: &str, signer: &KeylessSigner<'_>) {
+        let statement = statement(digest, SIGN_PREDICATE_TYPE);
+        self.push_bundle(
+            repo,
+            digest,
+            &signer.bundle(&statement),
+            SIGN_PREDICATE_TYPE,
+        )
+        .await;
     }
 
     /// Stores `bundle` as a referrer of `<repo>@<digest>` the way cosign does, with the
@@ -147,7 +163,8 @@ impl LocalRegistry {
             .expect("push the referrers tag");
     }
 
-    async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+    /// Pushes `data` as a blob of `repo`; returns its digest.
+    pub(crate) async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256_digest(data);
         let reference = Reference::with_digest(self.addr.clone(), repo.into(), digest.clone());
         self.oci_client()
@@ -183,6 +200,20 @@ impl TestKey {
     /// cosign's key hint: base64 of the SHA-256 of the public key's DER.
     pub fn hint(&self) -> String {
         STANDARD.encode(Sha256::digest(self.public_key_der()))
+    }
+}
+
+impl KeylessSigner<'_> {
+    /// A Sigstore bundle of `statement` signed keylessly, as cosign 3 writes it: the
+    /// certificate and the Rekor entry (with inclusion proof) as verification material.
+    pub fn bundle(&self, statement: &str) -> Vec<u8> {
+        let (envelope, signed) = self.sign_dsse(IN_TOTO_PAYLOAD_TYPE, statement.as_bytes());
+        serde_json::to_vec(&Bundle {
+            media_type: BUNDLE_MEDIA_TYPE.to_string(),
+            verification_material: Some(signed.material),
+            content: Some(bundle::Content::DsseEnvelope(envelope)),
+        })
+        .expect("a bundle serializes")
     }
 }
 

@@ -24,15 +24,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
+use policy::SignatureLayout;
 use policy::crd::TrustedKey;
+use sigstore::cosign::SignatureLayer;
 use sigstore::cosign::constraint::{Constraint, PrivateKeySigner};
-use sigstore::cosign::{ClientBuilder, CosignCapabilities, SignatureLayer};
 use sigstore::crypto::SigningScheme;
-use sigstore::registry::{Auth, OciReference};
+use sigstore::registry::OciReference;
+
+use crate::sigstore::KeylessSigner;
 
 const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+/// The media type of a `.sig` artifact's layers.
+const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer annotation holding the base64 signature of the payload.
+const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 
 pub use crate::referrers::ReferrersApi;
 pub use crate::tls::install_crypto_provider;
@@ -182,67 +194,124 @@ impl LocalRegistry {
 
     /// Signs `<addr>/<repo>@<digest>` with `key` as `cosign sign --key` does, through
     /// sigstore's own signing API: a simple-signing payload naming `payload_digest`
-    /// (normally `digest` itself), signed, pushed as the `sha256-<digest>.sig` artifact.
+    /// (normally `digest` itself), signed, added to the `sha256-<digest>.sig` artifact.
     /// Several calls add several signatures.
     pub async fn sign(&self, repo: &str, digest: &str, payload_digest: &str, key: &TestKey) {
-        let mut client = ClientBuilder::default()
-            .with_oci_client_config(sigstore::registry::ClientConfig {
-                protocol: sigstore::registry::ClientProtocol::HttpsExcept(vec![self.addr.clone()]),
-                ..Default::default()
-            })
-            .build()
-            .expect("cosign client");
+        let mut layer = self.unsigned_layer(repo, digest, payload_digest);
+        let signer = PrivateKeySigner::new_with_signer(key.signer().expect("signer"));
+        assert!(signer.add_constraint(&mut layer).expect("sign"));
+        let signature = layer.signature.expect("signed");
+        let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), signature)]);
+        self.add_signature_layer(repo, digest, layer.raw_data, annotations)
+            .await;
+    }
+
+    /// Signs `<addr>/<repo>@<digest>` keylessly as cosign (with
+    /// `--new-bundle-format=false`) does: the same simple-signing payload, its
+    /// signature, certificate, chain and Rekor bundle in the layer's annotations.
+    pub async fn sign_keyless(&self, repo: &str, digest: &str, signer: &KeylessSigner<'_>) {
+        let payload = self.unsigned_layer(repo, digest, digest).raw_data;
+        let signed = signer.sign_message(&payload);
+        let mut annotations = signed.annotations;
+        annotations.insert(
+            SIGNATURE_ANNOTATION.to_string(),
+            STANDARD.encode(&signed.signature),
+        );
+        self.add_signature_layer(repo, digest, payload, annotations)
+            .await;
+    }
+
+    /// Pushes a minimal image, signs it keylessly in `layout` as cosign does, and
+    /// returns it pinned: `<addr>/<repo>@sha256:…`.
+    pub async fn keyless_signed_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        layout: SignatureLayout,
+        signer: &KeylessSigner<'_>,
+    ) -> String {
+        let digest = self.push_image(repo, tag).await;
+        match layout {
+            SignatureLayout::SigTag => self.sign_keyless(repo, &digest, signer).await,
+            SignatureLayout::Bundle => self.sign_bundle_keyless(repo, &digest, signer).await,
+        }
+        format!("{}/{repo}@{digest}", self.addr)
+    }
+
+    /// The simple-signing payload of `<addr>/<repo>@<digest>` naming `payload_digest`,
+    /// as sigstore builds it, unsigned.
+    fn unsigned_layer(&self, repo: &str, digest: &str, payload_digest: &str) -> SignatureLayer {
         let image: OciReference = format!("{}/{repo}@{digest}", self.addr)
             .parse()
             .expect("reference");
-        let (signature_image, _) = client
-            .triangulate(&image, &Auth::Anonymous)
-            .await
-            .expect("triangulate");
-        let mut layers = self.existing_signatures(&signature_image).await;
-        let mut layer = SignatureLayer::new_unsigned(&image, payload_digest).expect("payload");
-        let signer = PrivateKeySigner::new_with_signer(key.signer().expect("signer"));
-        assert!(signer.add_constraint(&mut layer).expect("sign"));
-        layers.push(layer);
-        client
-            .push_signature(None, &Auth::Anonymous, &signature_image, layers)
-            .await
-            .expect("push signature");
+        SignatureLayer::new_unsigned(&image, payload_digest).expect("payload")
     }
 
-    /// The layers already in a `.sig` artifact, re-pushed with a new one as cosign
-    /// appends signatures.
-    async fn existing_signatures(&self, signature_image: &OciReference) -> Vec<SignatureLayer> {
-        let reference: oci_client::Reference = signature_image.to_string().parse().expect("ref");
+    /// Adds one simple-signing layer with `annotations` to the `sha256-<digest>.sig`
+    /// artifact, keeping the layers already there, as cosign appends signatures (and
+    /// as sigstore's `push_signature` does, but keeping every annotation: it writes
+    /// only the signature).
+    async fn add_signature_layer(
+        &self,
+        repo: &str,
+        digest: &str,
+        payload: Vec<u8>,
+        annotations: BTreeMap<String, String>,
+    ) {
         let client = self.oci_client();
-        let Ok(data) = client
+        let signatures = oci_client::Reference::with_tag(
+            self.addr.clone(),
+            repo.into(),
+            format!("{}.sig", digest.replace(':', "-")),
+        );
+        let mut layers = match client
             .pull(
-                &reference,
+                &signatures,
                 &RegistryAuth::Anonymous,
-                vec!["application/vnd.dev.cosign.simplesigning.v1+json"],
+                vec![SIMPLE_SIGNING_MEDIA_TYPE],
             )
             .await
-        else {
-            return Vec::new();
+        {
+            Ok(existing) => {
+                let manifest = existing.manifest.expect("manifest");
+                manifest
+                    .layers
+                    .into_iter()
+                    .zip(existing.layers)
+                    .map(|(descriptor, layer)| {
+                        ImageLayer::new(
+                            layer.data.to_vec(),
+                            SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
+                            descriptor.annotations,
+                        )
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
         };
-        let manifest = data.manifest.expect("manifest");
-        manifest
-            .layers
-            .iter()
-            .zip(data.layers)
-            .map(|(descriptor, layer)| SignatureLayer {
-                simple_signing: serde_json::from_slice(&layer.data).expect("payload"),
-                oci_digest: descriptor.digest.clone(),
-                certificate_signature: None,
-                bundle: None,
-                signature: descriptor
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get("dev.cosignproject.cosign/signature"))
-                    .cloned(),
-                raw_data: layer.data.to_vec(),
-            })
-            .collect()
+        layers.push(ImageLayer::new(
+            payload,
+            SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
+            Some(annotations),
+        ));
+        // Pushed as plain JSON: oci-client's `push` writes OLPC canonical JSON, which
+        // leaves the newlines of the PEM annotations unescaped, and the registry
+        // refuses that manifest.
+        let config = Config::oci_v1(b"{}".to_vec(), None);
+        let mut manifest = OciImageManifest::build(&layers, &config, None);
+        manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_string());
+        for layer in &layers {
+            self.push_blob(repo, &layer.data).await;
+        }
+        self.push_blob(repo, &config.data).await;
+        client
+            .push_manifest_raw(
+                &signatures,
+                serde_json::to_vec(&manifest).expect("manifest JSON"),
+                OCI_IMAGE_MEDIA_TYPE.parse().expect("header value"),
+            )
+            .await
+            .expect("push signature");
     }
 }
 

@@ -116,6 +116,32 @@ pub struct KeylessSignature {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Who signs keylessly, through which test Fulcio and Rekor, and when: what an image
+/// is signed with in either layout (`LocalRegistry::keyless_signed_image`).
+#[derive(Clone, Copy)]
+pub struct KeylessSigner<'a> {
+    /// The CA and log.
+    pub sigstore: &'a TestSigstore,
+    /// The identity the certificate is issued to.
+    pub identity: &'a FulcioIdentity,
+    /// When.
+    pub timing: Timing,
+}
+
+impl KeylessSigner<'_> {
+    /// [`TestSigstore::sign_message_at`].
+    pub fn sign_message(&self, message: &[u8]) -> KeylessSignature {
+        self.sigstore
+            .sign_message_at(message, self.identity, self.timing)
+    }
+
+    /// [`TestSigstore::sign_dsse_at`].
+    pub fn sign_dsse(&self, payload_type: &str, payload: &[u8]) -> (Envelope, KeylessSignature) {
+        self.sigstore
+            .sign_dsse_at(payload_type, payload, self.identity, self.timing)
+    }
+}
+
 /// A test Fulcio CA and Rekor log.
 pub struct TestSigstore {
     name: String,
@@ -156,6 +182,15 @@ impl TestSigstore {
             log_key,
             log_id,
             next_index: AtomicI64::new(1000),
+        }
+    }
+
+    /// `identity` signing through this CA and log, now.
+    pub fn signer<'a>(&'a self, identity: &'a FulcioIdentity) -> KeylessSigner<'a> {
+        KeylessSigner {
+            sigstore: self,
+            identity,
+            timing: Timing::now(),
         }
     }
 
@@ -231,7 +266,17 @@ impl TestSigstore {
         payload: &[u8],
         identity: &FulcioIdentity,
     ) -> (Envelope, KeylessSignature) {
-        let timing = Timing::now();
+        self.sign_dsse_at(payload_type, payload, identity, Timing::now())
+    }
+
+    /// [`TestSigstore::sign_dsse`] at a given time.
+    pub fn sign_dsse_at(
+        &self,
+        payload_type: &str,
+        payload: &[u8],
+        identity: &FulcioIdentity,
+        timing: Timing,
+    ) -> (Envelope, KeylessSignature) {
         let (leaf_key, leaf_der) = self.certify(identity, timing);
         let signature = leaf_key
             .sign(&crate::cosign_bundle::pae(payload_type, payload))

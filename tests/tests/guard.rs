@@ -13,7 +13,9 @@ use bluegreen_e2e::e2e::released::{
 };
 use bluegreen_e2e::e2e::{Cluster, Who, stderr, stdout, workspace_binary};
 use bluegreen_e2e::registry::{LocalRegistry, TestKey};
+use bluegreen_e2e::sigstore::{FulcioIdentity, TestSigstore};
 use bluegreen_e2e::tls::TestCertificates;
+use policy::SignatureLayout;
 use serde_json::{Value, json};
 
 const UNREADY_GREEN: &str = "BG001 ready-target: green (Deployment api-green) is not ready to take traffic: 0/3 replicas updated, 0/3 replicas available; wait for the rollout (kubectl rollout status deployment/api-green) or fix its pods, then switch";
@@ -443,20 +445,26 @@ async fn a_guard_whose_caches_have_not_synced_refuses_and_is_not_ready() {
 }
 
 /// The guard process started with the chart's arguments for extra `values` (the shared
-/// [`Guard`] always uses the defaults), registered with the chart's webhooks.
+/// [`Guard`] always uses the defaults), registered with the chart's webhooks. A
+/// `trusted_root.json` given is written where the chart's `--trusted-root` (rendered
+/// for `imageVerification.trustedRootConfigMap`) points, as the ConfigMap mount would.
 struct GuardWithValues {
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl GuardWithValues {
-    async fn start(cluster: &Cluster, values: &[&str]) -> Self {
+    async fn start(cluster: &Cluster, values: &[&str], trusted_root_json: Option<&str>) -> Self {
         let (listen, probes) = (free_port(), free_port());
         let certificates = TestCertificates::generate().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
         std::fs::write(&cert, &certificates.cert_pem).unwrap();
         std::fs::write(&key, &certificates.key_pem).unwrap();
+        let trusted_root = dir.path().join("trusted_root.json");
+        if let Some(json) = trusted_root_json {
+            std::fs::write(&trusted_root, json).unwrap();
+        }
         let args: Vec<String> = bluegreen_e2e::chart::guard_args(values)
             .into_iter()
             .map(|arg| match arg.split_once('=') {
@@ -464,6 +472,9 @@ impl GuardWithValues {
                 Some(("--probe-listen", _)) => format!("--probe-listen={probes}"),
                 Some(("--tls-cert", _)) => format!("--tls-cert={}", cert.display()),
                 Some(("--tls-key", _)) => format!("--tls-key={}", key.display()),
+                Some(("--trusted-root", _)) => {
+                    format!("--trusted-root={}", trusted_root.display())
+                }
                 _ => arg,
             })
             .collect();
@@ -510,10 +521,24 @@ async fn signed_images_release(
     registry: &LocalRegistry,
     key: &TestKey,
 ) -> (Cluster, GuardWithValues) {
+    let signers = json!({"trustedKeys": [key.trusted]});
+    signed_images_release_trusting(name, registry, signers, None).await
+}
+
+/// An app whose policy trusts `signers` (BG006 deny: `trustedKeys`, `trustedIdentities`),
+/// and the guard reaching `registry`, with `trusted_root_json` mounted as the chart does.
+async fn signed_images_release_trusting(
+    name: &str,
+    registry: &LocalRegistry,
+    signers: Value,
+    trusted_root_json: Option<&str>,
+) -> (Cluster, GuardWithValues) {
     let cluster = Cluster::start(name).await;
     let mut objects = apps::service_app("blue");
     let mut policy = apps::policy(&cluster.namespace, json!({}));
-    policy["spec"]["trustedKeys"] = json!([key.trusted]);
+    for (field, value) in signers.as_object().expect("policy fields") {
+        policy["spec"][field] = value.clone();
+    }
     objects.push(policy);
     cluster.apply(&objects).await;
     cluster.set_rollout("api-blue", 3).await;
@@ -522,7 +547,11 @@ async fn signed_images_release(
         "--set=imageVerification.insecureRegistries={{{}}}",
         registry.addr
     );
-    let guard = GuardWithValues::start(&cluster, &[insecure.as_str()]).await;
+    let mut values = vec![insecure.as_str()];
+    if trusted_root_json.is_some() {
+        values.push("--set=imageVerification.trustedRootConfigMap=sigstore-trusted-root");
+    }
+    let guard = GuardWithValues::start(&cluster, &values, trusted_root_json).await;
     (cluster, guard)
 }
 
@@ -622,4 +651,57 @@ async fn a_bundle_found_through_the_referrers_tag_is_verified() {
 async fn a_bundle_found_through_the_referrers_api_is_verified() {
     let registry = LocalRegistry::start_with_referrers_api();
     bundle_signed_images_pass_the_guard("bundle-api", registry).await;
+}
+
+/// Keyless signing through the guard, in `layout`: an image signed by the trusted
+/// release workflow is allowed; one signed by another repository's workflow is refused
+/// naming the subject found and the identity trusted.
+async fn keyless_signed_images_pass_the_guard(
+    name: &str,
+    registry: LocalRegistry,
+    layout: SignatureLayout,
+) {
+    let sigstore = TestSigstore::generate("guard");
+    let release = FulcioIdentity::github_workflow("acme/shop", "refs/heads/main");
+    let stranger = FulcioIdentity::github_workflow("acme/fork", "refs/heads/main");
+    let signed = registry
+        .keyless_signed_image("api", "v2", layout, &sigstore.signer(&release))
+        .await;
+    let foreign = registry
+        .keyless_signed_image("api", "v2-foreign", layout, &sigstore.signer(&stranger))
+        .await;
+    let identities = json!({"trustedIdentities": [{
+        "name": "release",
+        "issuer": release.issuer,
+        "subject": release.subject,
+    }]});
+    let root = sigstore.trusted_root_json();
+    let (cluster, _guard) =
+        signed_images_release_trusting(name, &registry, identities, Some(&root)).await;
+
+    let out = set_green_image(&cluster, &foreign).await;
+    let policy = apps::policy_name(&cluster.namespace);
+    assert_green_image_refused(
+        &cluster,
+        &out,
+        &format!(
+            "BG006 signed-images: container api of green (Deployment api-green) runs {foreign}, which is signed, but by none of the trusted identities: found {layout} made keyless (Fulcio certificate), refused: signed by subject {} (issuer {}); the policy trusts release (subject {}, issuer {}); sign it keylessly as one of the trusted identities of BlueGreenPolicy {policy} (release)",
+            stranger.subject, stranger.issuer, release.subject, release.issuer
+        ),
+    )
+    .await;
+
+    assert_green_image_allowed(&cluster, &signed).await;
+}
+
+#[tokio::test]
+async fn a_keyless_legacy_signature_is_verified_for_the_trusted_identity() {
+    let registry = LocalRegistry::start();
+    keyless_signed_images_pass_the_guard("keyless-sig", registry, SignatureLayout::SigTag).await;
+}
+
+#[tokio::test]
+async fn a_keyless_bundle_is_verified_for_the_trusted_identity() {
+    let registry = LocalRegistry::start();
+    keyless_signed_images_pass_the_guard("keyless-bundle", registry, SignatureLayout::Bundle).await;
 }

@@ -15,7 +15,7 @@ use bluegreen_plugin::exit::Refused;
 use bluegreen_plugin::release;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
-use policy::crd::TrustedKey;
+use policy::crd::Signers;
 use policy::{
     Action, BlueGreenPolicy, Context, Finding, ImageVerdict, ImageVerdicts, PolicySet, Requester,
     RuleId, Snapshot, discover_router,
@@ -234,7 +234,7 @@ impl Case {
 struct Fixed(ImageVerdicts);
 
 impl ImageVerifier for Fixed {
-    fn cached(&self, _: &WantedImages, _: &[TrustedKey]) -> ImageOutcome {
+    fn cached(&self, _: &WantedImages, _: Signers<'_>) -> ImageOutcome {
         ImageOutcome {
             verdicts: self.0.clone(),
             ..ImageOutcome::default()
@@ -244,9 +244,9 @@ impl ImageVerifier for Fixed {
     fn verify<'a>(
         &'a self,
         wanted: &'a WantedImages,
-        keys: &'a [TrustedKey],
+        signers: Signers<'a>,
     ) -> BoxFuture<'a, ImageOutcome> {
-        Box::pin(async move { self.cached(wanted, keys) })
+        Box::pin(async move { self.cached(wanted, signers) })
     }
 }
 

@@ -216,7 +216,7 @@ impl Guard {
             Prepared::Done(decision) => decision,
             Prepared::Judge(pending) => {
                 let images = match &pending.images {
-                    Some(wanted) => self.images.cached(wanted, &pending.policy.trusted_keys),
+                    Some(wanted) => self.images.cached(wanted, pending.policy.signers()),
                     None => ImageOutcome::default(),
                 };
                 self.judge(pending, images)
@@ -232,11 +232,7 @@ impl Guard {
             Prepared::Done(decision) => decision,
             Prepared::Judge(pending) => {
                 let images = match &pending.images {
-                    Some(wanted) => {
-                        self.images
-                            .verify(wanted, &pending.policy.trusted_keys)
-                            .await
-                    }
+                    Some(wanted) => self.images.verify(wanted, pending.policy.signers()).await,
                     None => ImageOutcome::default(),
                 };
                 self.judge(pending, images)

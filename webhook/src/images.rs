@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use policy::crd::TrustedKey;
+use policy::crd::Signers;
 use policy::images::is_pinned;
 use policy::{ImageVerdict, ImageVerdicts};
 
@@ -45,32 +45,28 @@ pub struct ImageOutcome {
 /// A source of image verification results for decisions.
 pub trait ImageVerifier: Send + Sync {
     /// Verdicts known now, without I/O (the offline and synchronous decision path).
-    fn cached(&self, wanted: &WantedImages, keys: &[TrustedKey]) -> ImageOutcome;
+    fn cached(&self, wanted: &WantedImages, signers: Signers<'_>) -> ImageOutcome;
 
     /// Verdicts for `wanted`, asking registries where [`WantedImages`] says so; returns
     /// within the verifier's budget whatever the registries do.
     fn verify<'a>(
         &'a self,
         wanted: &'a WantedImages,
-        keys: &'a [TrustedKey],
+        signers: Signers<'a>,
     ) -> BoxFuture<'a, ImageOutcome>;
 }
 
 /// No verification: BG006 sees every image as unverified (it is off unless a
-/// BlueGreenPolicy names trusted keys).
+/// BlueGreenPolicy names trusted keys or identities).
 #[derive(Debug, Default)]
 pub struct NoImageVerification;
 
 impl ImageVerifier for NoImageVerification {
-    fn cached(&self, _: &WantedImages, _: &[TrustedKey]) -> ImageOutcome {
+    fn cached(&self, _: &WantedImages, _: Signers<'_>) -> ImageOutcome {
         ImageOutcome::default()
     }
 
-    fn verify<'a>(
-        &'a self,
-        _: &'a WantedImages,
-        _: &'a [TrustedKey],
-    ) -> BoxFuture<'a, ImageOutcome> {
+    fn verify<'a>(&'a self, _: &'a WantedImages, _: Signers<'a>) -> BoxFuture<'a, ImageOutcome> {
         Box::pin(std::future::ready(ImageOutcome::default()))
     }
 }
@@ -93,13 +89,13 @@ impl RegistryVerification {
         self.verifier.stats()
     }
 
-    fn lookup(&self, wanted: &WantedImages, keys: &[TrustedKey]) -> ImageOutcome {
+    fn lookup(&self, wanted: &WantedImages, signers: Signers<'_>) -> ImageOutcome {
         let pinned = wanted
             .introduced
             .iter()
             .chain(&wanted.standing)
             .filter(|image| is_pinned(image));
-        let verdicts = self.verifier.cached_all(pinned, keys);
+        let verdicts = self.verifier.cached_all(pinned, signers);
         ImageOutcome {
             cache_hits: verdicts.len(),
             verdicts,
@@ -109,17 +105,17 @@ impl RegistryVerification {
 }
 
 impl ImageVerifier for RegistryVerification {
-    fn cached(&self, wanted: &WantedImages, keys: &[TrustedKey]) -> ImageOutcome {
-        self.lookup(wanted, keys)
+    fn cached(&self, wanted: &WantedImages, signers: Signers<'_>) -> ImageOutcome {
+        self.lookup(wanted, signers)
     }
 
     fn verify<'a>(
         &'a self,
         wanted: &'a WantedImages,
-        keys: &'a [TrustedKey],
+        signers: Signers<'a>,
     ) -> BoxFuture<'a, ImageOutcome> {
         Box::pin(async move {
-            let mut outcome = self.lookup(wanted, keys);
+            let mut outcome = self.lookup(wanted, signers);
             let missing: BTreeSet<&String> = wanted
                 .introduced
                 .iter()
@@ -129,7 +125,10 @@ impl ImageVerifier for RegistryVerification {
             if missing.is_empty() {
                 return outcome;
             }
-            let verified = self.verifier.verify_all(missing, keys, self.budget).await;
+            let verified = self
+                .verifier
+                .verify_all(missing, signers, self.budget)
+                .await;
             for (image, verdict) in verified {
                 if let ImageVerdict::Unreachable { registry, reason } = &verdict {
                     tracing::warn!(%image, %registry, %reason, "image not verified: registry unreachable");

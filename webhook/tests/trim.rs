@@ -232,7 +232,7 @@ fn review(state: &State, write: &Write, user: &str) -> Vec<Finding> {
     let mut images: ImageVerdicts = [(
         image("blue"),
         ImageVerdict::Verified {
-            key: "release".into(),
+            signer: "release".into(),
         },
     )]
     .into();

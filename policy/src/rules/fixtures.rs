@@ -143,7 +143,7 @@ impl Fixture {
                 (
                     i.to_string(),
                     ImageVerdict::Verified {
-                        key: "release".into(),
+                        signer: "release".into(),
                     },
                 )
             })

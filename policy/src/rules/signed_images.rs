@@ -1,4 +1,5 @@
-//! BG006 signed-images: every image is pinned by digest and signed by a trusted key.
+//! BG006 signed-images: every image is pinned by digest and signed by a trusted key or,
+//! keylessly, by a trusted identity.
 //! The registry work happens elsewhere; this rule reads the verdicts handed in.
 
 use crate::app::ColorSide;
@@ -37,14 +38,11 @@ pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
             ),
             Some(ImageVerdict::Untrusted { rejected }) => (
                 format!(
-                    "is signed, but by none of the trusted keys: found {}",
+                    "is signed, but by none of the {}: found {}",
+                    trusted_kinds(ctx),
                     rejected.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
                 ),
-                format!(
-                    "sign it with one of the trusted keys of {} ({})",
-                    ctx.policy.display_name(),
-                    trusted_key_names(ctx)
-                ),
+                how_to_sign_trusted(ctx),
             ),
             Some(ImageVerdict::DigestMismatch { payload_digest, layout }) => (
                 format!("has {layout} whose payload names another digest ({payload_digest})"),
@@ -68,14 +66,39 @@ pub fn evaluate(side: &ColorSide<'_>, ctx: &Context<'_>, out: &mut Findings) {
     }
 }
 
-/// The policy's trusted key names, sorted, as a refusal lists them.
-fn trusted_key_names(ctx: &Context<'_>) -> String {
-    let mut names: Vec<&str> = ctx
-        .policy
-        .trusted_keys
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect();
+/// Which kinds of signer the policy trusts, as a refusal names them.
+fn trusted_kinds(ctx: &Context<'_>) -> &'static str {
+    match (
+        ctx.policy.trusted_keys.is_empty(),
+        ctx.policy.trusted_identities.is_empty(),
+    ) {
+        (false, true) => "trusted keys",
+        (true, false) => "trusted identities",
+        _ => "trusted keys or identities",
+    }
+}
+
+/// The fix of an untrusted signature: the policy's trusted key names and identity
+/// names, each sorted.
+fn how_to_sign_trusted(ctx: &Context<'_>) -> String {
+    let policy = &ctx.policy;
+    let keys = sorted(policy.trusted_keys.iter().map(|k| k.name.as_str()));
+    let identities = sorted(policy.trusted_identities.iter().map(|i| i.name.as_str()));
+    let name = policy.display_name();
+    match (keys.is_empty(), identities.is_empty()) {
+        (false, true) => format!("sign it with one of the trusted keys of {name} ({keys})"),
+        (true, false) => {
+            format!("sign it keylessly as one of the trusted identities of {name} ({identities})")
+        }
+        _ => format!(
+            "sign it with one of the trusted keys of {name} ({keys}) or keylessly as one of its trusted identities ({identities})"
+        ),
+    }
+}
+
+/// Names sorted and joined, as a refusal lists them.
+fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
     names.sort_unstable();
     names.join(", ")
 }
@@ -84,7 +107,7 @@ fn trusted_key_names(ctx: &Context<'_>) -> String {
 mod tests {
     use rstest::rstest;
 
-    use crate::crd::{Action, Policy, TrustedKey};
+    use crate::crd::{Action, Policy, TrustedIdentity, TrustedKey};
     use crate::finding::RuleId;
     use crate::images::{ImageVerdict, RejectedSignature, Rejection, SignatureLayout};
     use crate::rules::fixtures::{Fixture, GREEN_IMAGE, pod_mut};
@@ -125,9 +148,17 @@ mod tests {
         ] },
         "which is signed, but by none of the trusted keys: found a legacy .sig signature by an untrusted key; a Sigstore bundle (OCI referrer) by an untrusted key (hint q1w2); sign it with one of the trusted keys of the built-in defaults (no BlueGreenPolicy) (ci, release)"
     )]
-    #[case::keyless(
-        ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::Keyless }] },
-        "found a Sigstore bundle (OCI referrer) made keyless (Fulcio certificate), which no trusted key verifies"
+    #[case::keyless_without_identities(
+        ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::KeylessWithoutIdentities }] },
+        "found a Sigstore bundle (OCI referrer) made keyless (Fulcio certificate), which no trusted key verifies and the policy names no trustedIdentities to verify it for; sign it with one of the trusted keys"
+    )]
+    #[case::keyless_without_trust_root(
+        ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::SigTag, rejection: Rejection::KeylessWithoutTrustRoot }] },
+        "found a legacy .sig signature made keyless (Fulcio certificate), which cannot be verified: no trust root is configured (set --trusted-root / chart imageVerification.trustedRootConfigMap)"
+    )]
+    #[case::keyless_refused(
+        ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::KeylessRefused { reason: "signed by subject a@b (issuer c); the policy trusts d".into() } }] },
+        "found a Sigstore bundle (OCI referrer) made keyless (Fulcio certificate), refused: signed by subject a@b (issuer c); the policy trusts d; sign it"
     )]
     #[case::unreadable(
         ImageVerdict::Untrusted { rejected: vec![RejectedSignature { layout: SignatureLayout::Bundle, rejection: Rejection::Unreadable { reason: "not JSON".into() } }] },
@@ -141,6 +172,45 @@ mod tests {
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert!(findings[0].starts_with(&format!("BG006 signed-images: container api of green (Deployment api-green) runs {GREEN_IMAGE}, ")), "{}", findings[0]);
         assert!(findings[0].contains(expected), "{}", findings[0]);
+    }
+
+    #[rstest]
+    #[case::identities_only(&[], "which is signed, but by none of the trusted identities: found a legacy .sig signature by an untrusted key; sign it keylessly as one of the trusted identities of the built-in defaults (no BlueGreenPolicy) (release-workflow)")]
+    #[case::keys_and_identities(&["release"], "which is signed, but by none of the trusted keys or identities: found a legacy .sig signature by an untrusted key; sign it with one of the trusted keys of the built-in defaults (no BlueGreenPolicy) (release) or keylessly as one of its trusted identities (release-workflow)")]
+    fn the_fix_names_every_kind_of_trusted_signer(#[case] keys: &[&str], #[case] expected: &str) {
+        let mut policy = Policy::default().with_action(RuleId::BG006, Action::Deny);
+        policy.trusted_keys = keys
+            .iter()
+            .map(|name| TrustedKey {
+                name: (*name).into(),
+                public_key: "PEM".into(),
+            })
+            .collect();
+        policy.trusted_identities = vec![TrustedIdentity {
+            name: "release-workflow".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: Some(
+                "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main".into(),
+            ),
+            ..TrustedIdentity::default()
+        }];
+        let untrusted = ImageVerdict::Untrusted {
+            rejected: vec![RejectedSignature {
+                layout: SignatureLayout::SigTag,
+                rejection: Rejection::UnknownKey { hint: None },
+            }],
+        };
+        let findings = bg006(
+            &Fixture::service_app()
+                .with_policy(policy)
+                .with_image_verdict(GREEN_IMAGE, untrusted),
+        );
+        assert_eq!(
+            findings,
+            [format!(
+                "BG006 signed-images: container api of green (Deployment api-green) runs {GREEN_IMAGE}, {expected}"
+            )]
+        );
     }
 
     #[test]
