@@ -32,17 +32,11 @@ use sigstore::bundle::Bundle;
 use sigstore::crypto::Signature;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::{bundle, verification_material};
 
+use crate::examined::Examined;
 use crate::keyless::{SignedContent, pae};
+use crate::referrer::SIGN_PREDICATE_TYPE;
 use crate::signers::Trusted;
-use crate::verify::Examined;
 
-/// The artifact type (and layer media type) cosign 3 gives the bundle referrer.
-pub(crate) const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-/// The predicate type of an image signature, as opposed to an attestation.
-pub(crate) const SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
-/// The referrer annotation naming the predicate type (cosign writes it on the referrers
-/// API; go-containerregistry's referrers-tag index drops it, so it is only a hint).
-pub(crate) const PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
 const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// Bundle media types by the protobuf-specs rule: v0.3 as cosign 3 writes it, and the
 /// earlier `+json;version=0.x` spellings clients must accept.

@@ -13,10 +13,10 @@ use policy::{Rejection, SignatureLayout};
 use sigstore::cosign::simple_signing::SimpleSigning;
 use sigstore::crypto::Signature;
 
+use crate::examined::Examined;
 use crate::keyless::{SignedContent, material_from_cosign_annotations};
 use crate::registry::SignedPayload;
 use crate::signers::Trusted;
-use crate::verify::Examined;
 
 /// The layer annotation holding the base64 signature of the payload.
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";

@@ -27,10 +27,10 @@ use oci_client::manifest::{ImageIndexEntry, OciDescriptor};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::bundle::{BUNDLE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SIGN_PREDICATE_TYPE};
 use crate::config::VerifierConfig;
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
+use crate::referrer::{BUNDLE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SIGN_PREDICATE_TYPE};
 
 /// The media type of cosign's simple-signing payload layers (sigstore keeps its
 /// constant private).

@@ -6,9 +6,9 @@ use policy::{Rejection, SignatureLayout};
 use sigstore::crypto::Signature;
 use sigstore_protobuf_specs::dev::sigstore::bundle::v1::VerificationMaterial;
 
+use crate::examined::Examined;
 use crate::keyless::{self, SignedContent, TrustRoot};
 use crate::keys::TrustedKeys;
-use crate::verify::Examined;
 
 /// The policy's signers, ready to check signatures with.
 pub(crate) struct Trusted<'a> {

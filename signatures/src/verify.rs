@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use policy::crd::Signers;
-use policy::{ImageVerdict, ImageVerdicts, RejectedSignature, Rejection, SignatureLayout};
+use policy::{ImageVerdict, ImageVerdicts};
 use tokio::time::{Instant, timeout_at};
 
 use crate::cache::VerdictCache;
 use crate::config::VerifierConfig;
 use crate::error::Result;
+use crate::examined::Examined;
 use crate::keyless::TrustRoot;
 use crate::keys::Fingerprinter;
 use crate::reference::{ImageRef, cache_key, pinned_form, registry_of, signature_ref};
@@ -232,27 +233,6 @@ impl Verifier {
             self.cache.insert(key, signer_set, verdict.clone());
         }
         verdict
-    }
-}
-
-/// What one signature found for a digest says.
-pub(crate) enum Examined {
-    /// Verified by the named trusted key, or keylessly by the described identity.
-    Verified(String),
-    /// Not accepted, and why.
-    Rejected(RejectedSignature),
-    /// A signature of another digest, filed next to this one.
-    OtherDigest {
-        payload_digest: String,
-        layout: SignatureLayout,
-    },
-    /// A bundle of the same artifact type that is an attestation, not a signature.
-    NotASignature,
-}
-
-impl Examined {
-    pub(crate) fn rejected(layout: SignatureLayout, rejection: Rejection) -> Self {
-        Examined::Rejected(RejectedSignature { layout, rejection })
     }
 }
 

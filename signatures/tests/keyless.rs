@@ -116,7 +116,7 @@ mod public_bundle {
         leaf.raw_bytes[at] = b'K';
         assert_eq!(
             verify(&material, &envelope),
-            "the signing certificate (issuer O=sigstore.dev, CN=sigstore-intermediate) does not chain to a Fulcio CA of the trust root valid at 2026-04-09T07:23:29Z (O=sigstore.dev, CN=sigstore: InvalidSignatureForPublicKey)"
+            "the signing certificate (issuer O=sigstore.dev, CN=sigstore-intermediate) does not chain to a Fulcio CA of the trust root valid at 2026-04-09T07:23:29Z (O=sigstore.dev, CN=sigstore: a certificate on the path is not signed by its issuer)"
         );
     }
 
@@ -430,7 +430,7 @@ mod generated {
         assert_eq!(
             outcome,
             format!(
-                "the signing certificate (issuer O=theirs, CN=theirs-intermediate) does not chain to a Fulcio CA of the trust root valid at {} (O=ours, CN=ours-root: UnknownIssuer)",
+                "the signing certificate (issuer O=theirs, CN=theirs-intermediate) does not chain to a Fulcio CA of the trust root valid at {} (O=ours, CN=ours-root: no path leads to it)",
                 jiff::Timestamp::from_second(signed.material.tlog_entries[0].integrated_time)
                     .unwrap()
             )

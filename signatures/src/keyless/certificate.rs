@@ -146,7 +146,7 @@ impl<'a> Leaf<'a> {
                 None,
             ) {
                 Ok(_) => return Ok(()),
-                Err(err) => reason = format!("{}: {err:?}", authority.name),
+                Err(err) => reason = format!("{}: {}", authority.name, chain_failure(&err)),
             }
         }
         Err(Refusal::UntrustedChain {
@@ -154,6 +154,27 @@ impl<'a> Leaf<'a> {
             integrated_time: rfc3339(integrated_time),
             reason,
         })
+    }
+}
+
+/// Why no path leads from the leaf to a CA, in words: webpki's errors print as Rust
+/// debug forms, which name neither the certificate nor what to fix.
+fn chain_failure(err: &webpki::Error) -> String {
+    use webpki::Error as E;
+    match err {
+        E::UnknownIssuer => "no path leads to it".to_string(),
+        // Also what a chain carried up to a foreign root ends in: that root, tried as
+        // an intermediate, is not allowed for code signing.
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => {
+            "no path leads to it through certificates allowed for code signing".to_string()
+        }
+        E::CertExpired { .. } | E::CertNotValidYet { .. } => {
+            "a certificate on the path was not valid at that time".to_string()
+        }
+        E::InvalidSignatureForPublicKey => {
+            "a certificate on the path is not signed by its issuer".to_string()
+        }
+        other => format!("{other:?}"),
     }
 }
 
