@@ -230,6 +230,9 @@ pub fn statement(digest: &str, predicate_type: &str) -> String {
 }
 
 /// DSSE's pre-authentication encoding of a payload, what an envelope's signature signs.
+/// Written out here, not taken from `signatures`: the test signer stays independent of
+/// the verifier under test, so a wrong encoding on one side fails the tests instead of
+/// agreeing with itself.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut encoded = format!(
         "DSSEv1 {} {payload_type} {} ",

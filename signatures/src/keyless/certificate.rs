@@ -165,7 +165,7 @@ fn chain_failure(err: &webpki::Error) -> String {
         E::UnknownIssuer => "no path leads to it".to_string(),
         // Also what a chain carried up to a foreign root ends in: that root, tried as
         // an intermediate, is not allowed for code signing.
-        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => {
+        E::RequiredEkuNotFoundContext(_) => {
             "no path leads to it through certificates allowed for code signing".to_string()
         }
         E::CertExpired { .. } | E::CertNotValidYet { .. } => {
