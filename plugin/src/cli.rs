@@ -253,6 +253,14 @@ pub struct VerifyArgs {
     /// The Service port (name or number); default: the Service's first port.
     #[arg(long)]
     pub port: Option<String>,
+    /// After the requests, evaluate the pre-promotion metric gates on the idle color
+    /// (under this warm-up traffic); a failing gate fails verify (exit 2) and nothing is
+    /// marked verified.
+    #[arg(long)]
+    pub analysis: bool,
+    /// Where metric gates are queried.
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 }
 
 /// `promote`.

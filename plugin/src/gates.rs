@@ -142,6 +142,11 @@ impl Analysis {
         })
     }
 
+    /// Whether any gate of `phase` is in force.
+    pub fn has(&self, phase: Phase) -> bool {
+        !self.of_phase(phase).is_empty()
+    }
+
     fn of_phase(&self, phase: Phase) -> Vec<&Gate> {
         self.gates.iter().filter(|g| g.phase == phase).collect()
     }

@@ -12,8 +12,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
 use kube::api::Patch;
-use policy::ColorSide;
 use policy::contract::VERIFIED_ANNOTATION;
+use policy::gate::Phase;
+use policy::{App, ColorSide};
 use serde::Serialize;
 use serde_json::json;
 
@@ -22,6 +23,7 @@ use crate::app_read::AppRead;
 use crate::cli::{OutputFormat, VerifyArgs};
 use crate::cluster::Cluster;
 use crate::exit::Outcome;
+use crate::gates::Analysis;
 use crate::output::{print_data, print_line};
 use crate::switch::write_params;
 
@@ -44,6 +46,29 @@ pub struct Probe {
 pub fn proxy_path(namespace: &str, kind: &str, name: &str, port: &str, path: &str) -> String {
     let path = path.strip_prefix('/').unwrap_or(path);
     format!("/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path}")
+}
+
+/// `--analysis`: the pre-promotion gates on the idle color, now that it has had the
+/// warm-up traffic; a failure refuses marking it verified.
+async fn judge_gates(
+    cluster: &Cluster,
+    read: &AppRead,
+    app: &App<'_>,
+    args: &VerifyArgs,
+) -> Result<()> {
+    let policy = read.state.policy(&cluster.namespace)?;
+    let analysis = Analysis::new(app, &policy, &args.prometheus, cluster)?;
+    if !analysis.has(Phase::Pre) {
+        anstream::eprintln!(
+            "note: {} has no pre-promotion metric gates (phase: pre), so --analysis judged nothing",
+            args.app.app
+        );
+        return Ok(());
+    }
+    let color = app.idle.color;
+    analysis
+        .before_switch(&format!("marking {color} verified"), color)
+        .await
 }
 
 /// The idle color's targets: (description, proxy path). Its own Service when it has
@@ -224,6 +249,9 @@ pub async fn run(cluster: &Cluster, args: &VerifyArgs, format: OutputFormat) -> 
             side.color,
         );
         return Ok(Outcome::Unhealthy);
+    }
+    if args.analysis {
+        judge_gates(cluster, &read, &app, args).await?;
     }
     // The pod template's hash, not the generation: changing an annotation of a
     // Deployment bumps its generation, so this very write would outdate it.

@@ -15,7 +15,8 @@ use bluegreen_e2e::{ProxyTarget, TestApiServer};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Env, Run, assert_live, assert_rolled_back_to_blue, assert_said, assert_stayed_healthy, history,
+    Backend, Env, Run, assert_live, assert_rolled_back_to_blue, assert_said, assert_stayed_healthy,
+    history, verified,
 };
 
 /// The app's colors serving traffic, a Prometheus scraping them, and the scenario's env.
@@ -294,6 +295,58 @@ async fn a_failing_pre_promotion_gate_refuses_promote_and_changes_nothing() {
         "gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"
     );
     assert_promoted(&env, url, &passing).await;
+}
+
+/// `verify --analysis`: the pre-promotion gates judge the idle color after its warm-up
+/// requests; a failing gate leaves it unmarked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    e2e_real_cluster,
+    ignore = "needs the test API server's proxy backends (route_proxy) and pods"
+)]
+async fn verify_analysis_judges_the_idle_color_after_its_warm_up() {
+    let (env, metrics, policy) = gated("pre", json!({})).await;
+    let green = Backend::start(200, "ok").await;
+    let pods = ProxyTarget::Pods("app=api,color=green".into());
+    env.cluster
+        .test_api_server()
+        .route_proxy("shop", pods, &green.url)
+        .unwrap();
+    metrics.serve("green", Traffic::healthy().with_errors(20));
+    metrics.wait_for_error_rate("green", 0.2).await;
+    let url = metrics.prometheus.url.as_str();
+    let verify = [
+        "verify",
+        "svc/api",
+        "--port",
+        "8080",
+        "--analysis",
+        "--prometheus",
+        url,
+    ];
+
+    let run = env.plugin("shop", &verify).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_said(
+        &run,
+        &format!(
+            "error: marking green verified is refused by its pre-promotion metric gates; nothing was changed:\n  gate error-rate (BlueGreenPolicy {policy}) on green: value 0.2 fails its threshold < 0.05\n"
+        ),
+    );
+    assert_eq!(green.requests().len(), 3, "the warm-up came first");
+    assert!(verified(&env.deployment("shop", "api-green").await).is_null());
+
+    metrics.serve("green", Traffic::healthy());
+    metrics.wait_for_error_rate("green", 0.0).await;
+    let run = env.plugin("shop", &verify).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_said(
+        &run,
+        &format!(
+            "gate error-rate (BlueGreenPolicy {policy}) on green: value 0 passes its threshold < 0.05\n"
+        ),
+    );
+    assert!(!verified(&env.deployment("shop", "api-green").await).is_null());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
