@@ -175,7 +175,11 @@ pub struct TrustedKey {
 
 /// A keyless signer: the workload identity a Fulcio certificate was issued to, as
 /// `cosign verify --certificate-identity[-regexp] --certificate-oidc-issuer` names it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Ordered and hashable so the verdict cache fingerprints a set of identities without
+// formatting them.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrustedIdentity {
     /// A name for messages and metrics.
@@ -204,7 +208,9 @@ pub struct TrustedIdentity {
 
 /// The GitHub Actions workflow a keyless signature must come from (cosign's
 /// `--certificate-github-workflow-*` flags).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GithubWorkflow {
     /// The repository, `owner/name`.

@@ -3,7 +3,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use policy::crd::{Signers, TrustedKey};
+use policy::crd::{Signers, TrustedIdentity, TrustedKey};
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
 use crate::error::{Error, Result};
@@ -85,11 +85,7 @@ impl Fingerprinter {
             .collect();
         keys.sort_unstable();
         // Every field counts (subject, pattern, issuer, workflow details).
-        let mut identities: Vec<String> = signers
-            .identities
-            .iter()
-            .map(|i| format!("{i:?}"))
-            .collect();
+        let mut identities: Vec<&TrustedIdentity> = signers.identities.iter().collect();
         identities.sort_unstable();
         self.state.hash_one((keys, identities))
     }
