@@ -13,10 +13,11 @@
 //! pre-authentication encoding with the policy's trusted keys, and the statement's
 //! subject against the image digest. Keyless bundles (a certificate as verification
 //! material) are verified for the policy's trusted identities by
-//! [`keyless::verify`](crate::keyless::verify), after the same subject check. The Rekor entry a key-based bundle may carry
-//! (cosign uploads one unless `--tlog-upload=false`) is not required: with a key, the
-//! trust is the key, exactly as for the legacy `.sig` layout, and a registry-only guard
-//! has no log keys to check it against unless a trust root is configured.
+//! [`keyless::verify`](crate::keyless::verify), after the same subject check. The Rekor
+//! entry a key-based bundle may carry (cosign uploads one unless `--tlog-upload=false`)
+//! is not required: with a key, the trust is the key, exactly as for the legacy `.sig`
+//! layout, and a registry-only guard has no log keys to check it against unless a trust
+//! root is configured.
 //!
 //! Why not sigstore-rs's `bundle::verify::Verifier`: it verifies only bundles with a
 //! certificate (`CheckedBundle` refuses a `publicKey` verification material), so it

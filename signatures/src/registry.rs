@@ -107,14 +107,14 @@ impl Registry {
             Err(err) => return Err(describe(&err)),
         };
         let mut payloads = Vec::new();
-        for layer in &manifest.layers {
-            if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
-                continue;
-            }
-            if layer.size > MAX_PAYLOAD_BYTES {
-                tracing::warn!(%signature_ref, layer = %layer.digest, size = layer.size, "skipping an oversized signature layer");
-                continue;
-            }
+        for layer in manifest.layers.iter().filter(|l| {
+            is_readable(
+                signature_ref,
+                l,
+                SIMPLE_SIGNING_MEDIA_TYPE,
+                MAX_PAYLOAD_BYTES,
+            )
+        }) {
             let mut payload = Vec::new();
             self.count();
             self.client
@@ -199,7 +199,11 @@ impl Registry {
             return Ok(Vec::new());
         }
         let mut bundles = Vec::new();
-        for layer in manifest.layers.iter().filter(|l| is_bundle_layer(l)) {
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| is_readable(&reference, l, BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES))
+        {
             let mut bundle = Vec::new();
             self.count();
             self.client
@@ -231,12 +235,19 @@ fn by_digest(reference: &Reference, digest: &str) -> Reference {
     )
 }
 
-fn is_bundle_layer(layer: &OciDescriptor) -> bool {
-    if layer.media_type != BUNDLE_MEDIA_TYPE {
+/// Whether `layer` of the artifact at `reference` is a signature layer of `media_type`
+/// small enough to read; an oversized one is skipped with a warning.
+fn is_readable(
+    reference: &Reference,
+    layer: &OciDescriptor,
+    media_type: &str,
+    max_bytes: i64,
+) -> bool {
+    if layer.media_type != media_type {
         return false;
     }
-    if layer.size > MAX_BUNDLE_BYTES {
-        tracing::warn!(layer = %layer.digest, size = layer.size, "skipping an oversized bundle layer");
+    if layer.size > max_bytes {
+        tracing::warn!(%reference, layer = %layer.digest, size = layer.size, media_type, "skipping an oversized signature layer");
         return false;
     }
     true
