@@ -326,6 +326,13 @@ fn override_connection(config: &mut Config, global: &GlobalArgs) -> Result<()> {
     Ok(())
 }
 
+/// The API server proxy path of `path` on one target (`services` or `pods`): what
+/// `verify` and metric gates reach through the API server.
+pub fn proxy_path(namespace: &str, kind: &str, name: &str, port: &str, path: &str) -> String {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    format!("/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path}")
+}
+
 /// A Deployment's `matchLabels` as a label selector: `app=api,color=green`.
 pub fn match_labels(deployment: &Deployment) -> String {
     deployment
@@ -434,5 +441,22 @@ impl ClusterState {
     fn warn(&mut self, err: kube::Error, call: &ApiCall, consequence: &str) {
         self.warnings
             .push(format!("{:#}; {consequence}", explain(err, call)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_paths_follow_the_api_server_layout() {
+        assert_eq!(
+            proxy_path("web", "services", "app-green", "http", "/healthz"),
+            "/api/v1/namespaces/web/services/app-green:http/proxy/healthz"
+        );
+        assert_eq!(
+            proxy_path("shop", "pods", "api-green-7d9f-x2", "8080", "/"),
+            "/api/v1/namespaces/shop/pods/api-green-7d9f-x2:8080/proxy/"
+        );
     }
 }

@@ -14,6 +14,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::cli::PrometheusArgs;
+use crate::cluster::proxy_path;
 
 /// Where Prometheus is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +89,8 @@ enum Transport {
     },
     ServiceProxy {
         client: kube::Client,
-        /// `/api/v1/namespaces/NS/services/NAME:PORT/proxy`.
-        prefix: String,
+        /// `/api/v1/namespaces/NS/services/NAME:PORT/proxy/api/v1/query`.
+        query_path: String,
     },
 }
 
@@ -112,7 +113,7 @@ impl Prometheus {
                 port,
             } => Transport::ServiceProxy {
                 client: client.clone(),
-                prefix: format!("/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy"),
+                query_path: proxy_path(namespace, "services", name, port, "api/v1/query"),
             },
             Address::Url(base) => Transport::Direct {
                 base: base.clone(),
@@ -165,9 +166,9 @@ impl Prometheus {
                 let body = response.bytes().await.map_err(|err| error_chain(&err))?;
                 Ok((status, body.to_vec()))
             }
-            Transport::ServiceProxy { client, prefix } => {
+            Transport::ServiceProxy { client, query_path } => {
                 let query: String = form_urlencoded::byte_serialize(promql.as_bytes()).collect();
-                let path = format!("{prefix}/api/v1/query?query={query}");
+                let path = format!("{query_path}?query={query}");
                 let request = http::Request::get(path)
                     .body(Vec::new())
                     .map_err(|err| err.to_string())?;

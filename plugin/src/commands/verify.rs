@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::api_error::{ApiCall, explain};
 use crate::app_read::AppRead;
 use crate::cli::{OutputFormat, VerifyArgs};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, proxy_path};
 use crate::exit::Outcome;
 use crate::gates::Analysis;
 use crate::output::{print_data, print_line};
@@ -40,12 +40,6 @@ pub struct Probe {
     /// The start of the body or the error, when the status was not the expected one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-}
-
-/// The API server proxy path of one target.
-pub fn proxy_path(namespace: &str, kind: &str, name: &str, port: &str, path: &str) -> String {
-    let path = path.strip_prefix('/').unwrap_or(path);
-    format!("/api/v1/namespaces/{namespace}/{kind}/{name}:{port}/proxy/{path}")
 }
 
 /// `--analysis`: the pre-promotion gates on the idle color, now that it has had the
@@ -280,21 +274,4 @@ pub async fn run(cluster: &Cluster, args: &VerifyArgs, format: OutputFormat) -> 
         ))?;
     }
     Ok(Outcome::Success)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proxy_paths_follow_the_api_server_layout() {
-        assert_eq!(
-            proxy_path("web", "services", "app-green", "http", "/healthz"),
-            "/api/v1/namespaces/web/services/app-green:http/proxy/healthz"
-        );
-        assert_eq!(
-            proxy_path("shop", "pods", "api-green-7d9f-x2", "8080", "/"),
-            "/api/v1/namespaces/shop/pods/api-green-7d9f-x2:8080/proxy/"
-        );
-    }
 }
